@@ -1,0 +1,9 @@
+//! authd: the only process that holds credentials. It runs every SASL exchange, looks up
+//! TLS client keys, keeps the login history and the brute-force limiter, and answers the
+//! protocol daemons with verdicts, never with secrets.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod password;
+pub mod sasl;
+pub mod store;

@@ -1,0 +1,325 @@
+//! postern's configuration file (`postern.toml`): its types, defaults and the paths
+//! derived from it. Every daemon and the admin CLI read the same file; each uses only
+//! its own part.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Where the config file is looked for when neither `--config` nor `POSTERN_CONFIG`
+/// names one.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/postern/postern.toml";
+
+/// Why the config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid config {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with position.
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("invalid config {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The mail server's host name (used in greetings and CRAM-MD5 challenges).
+    pub hostname: String,
+    /// Root of persistent data; each daemon has its own directory below it.
+    pub data_dir: PathBuf,
+    /// Directory for sockets, created at start.
+    pub runtime_dir: PathBuf,
+    /// Set by `postern localserve`: every daemon runs as the invoking user.
+    #[serde(default)]
+    pub localserve: bool,
+    /// Do not fix ownership and modes of data directories at start.
+    #[serde(default)]
+    pub no_fix_permissions: bool,
+    /// authd's settings.
+    #[serde(default)]
+    pub authd: AuthdConfig,
+    /// Brute-force slowdown settings.
+    #[serde(default)]
+    pub ratelimit: RateLimitConfig,
+}
+
+/// A user named in the config: a name from the user database, or a numeric uid.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum UserRef {
+    /// A numeric uid.
+    Uid(u32),
+    /// A user name, looked up at start.
+    Name(String),
+}
+
+impl UserRef {
+    /// The uid, looking names up in the user database.
+    pub fn resolve(&self) -> Result<u32, String> {
+        match self {
+            UserRef::Uid(uid) => Ok(*uid),
+            UserRef::Name(name) => match nix::unistd::User::from_name(name) {
+                Ok(Some(user)) => Ok(user.uid.as_raw()),
+                Ok(None) => Err(format!("no such user {name:?}")),
+                Err(e) => Err(format!("looking up user {name:?}: {e}")),
+            },
+        }
+    }
+}
+
+/// authd's settings.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthdConfig {
+    /// The system user authd runs as.
+    pub user: UserRef,
+    /// Users that may ask for IMAP logins (imapd's user).
+    pub imap_callers: Vec<UserRef>,
+    /// Users that may ask for submission logins (submitd's user).
+    pub submission_callers: Vec<UserRef>,
+    /// Users that may ask for web logins and sessions (webd's user).
+    pub web_callers: Vec<UserRef>,
+    /// Users that may use the admin socket. uid 0 always may, except in localserve,
+    /// where the invoking user is listed instead.
+    pub admin_users: Vec<UserRef>,
+    /// Whether accounts' mail is kept by imapd, which then must confirm removal of an
+    /// account's data before its name can be used again.
+    pub mail_store: bool,
+    /// argon2id memory cost in KiB (OWASP minimum 19456).
+    pub argon2_memory_kib: u32,
+    /// argon2id passes.
+    pub argon2_iterations: u32,
+}
+
+impl Default for AuthdConfig {
+    fn default() -> Self {
+        AuthdConfig {
+            user: UserRef::Name("postern-authd".into()),
+            imap_callers: vec![UserRef::Name("postern-imapd".into())],
+            submission_callers: vec![UserRef::Name("postern-submitd".into())],
+            web_callers: vec![UserRef::Name("postern-webd".into())],
+            admin_users: vec![UserRef::Uid(0)],
+            mail_store: true,
+            argon2_memory_kib: 19456,
+            argon2_iterations: 2,
+        }
+    }
+}
+
+/// Limits of the failed-login limiter, per window, for the three prefix lengths
+/// (IPv4 /32, /26, /21; IPv6 /64, /48, /32).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Failures per minute allowed for the three prefix levels.
+    pub per_minute: [u32; 3],
+    /// Failures per day allowed for the three prefix levels.
+    pub per_day: [u32; 3],
+    /// Networks never limited, as `address/prefix` or a bare address.
+    pub trusted_networks: Vec<String>,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            per_minute: [10, 30, 90],
+            per_day: [50, 150, 450],
+            trusted_networks: Vec::new(),
+        }
+    }
+}
+
+/// A network in `address/prefix` form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Network {
+    /// The address, with host bits as given.
+    pub address: IpAddr,
+    /// Prefix length in bits.
+    pub prefix: u8,
+}
+
+impl Network {
+    /// Parses `192.0.2.0/24`, `2001:db8::/32` or a bare address (full length).
+    pub fn parse(text: &str) -> Result<Network, String> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text, None),
+        };
+        let address: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("{text:?} is not an IP address or network"))?;
+        let max = if address.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{text:?} has an invalid prefix length"))?,
+            None => max,
+        };
+        Ok(Network { address, prefix })
+    }
+
+    /// Whether `ip` lies in this network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.address, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Config {
+    /// A config with defaults for everything but the host name and directories.
+    pub fn new(hostname: &str, data_dir: &Path, runtime_dir: &Path) -> Config {
+        Config {
+            hostname: hostname.to_string(),
+            data_dir: data_dir.to_path_buf(),
+            runtime_dir: runtime_dir.to_path_buf(),
+            localserve: false,
+            no_fix_permissions: false,
+            authd: AuthdConfig::default(),
+            ratelimit: RateLimitConfig::default(),
+        }
+    }
+
+    /// Reads and checks the config file at `path`. Relative directories in it are taken
+    /// relative to the file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for dir in [&mut config.data_dir, &mut config.runtime_dir] {
+            if dir.is_relative() {
+                *dir = base.join(&*dir);
+            }
+        }
+        config.check().map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// Checks values that TOML's types cannot.
+    pub fn check(&self) -> Result<(), String> {
+        if self.hostname.trim().is_empty() {
+            return Err("hostname must not be empty".into());
+        }
+        for net in &self.ratelimit.trusted_networks {
+            Network::parse(net)?;
+        }
+        if self.authd.argon2_memory_kib < 8 || self.authd.argon2_iterations < 1 {
+            return Err("argon2 parameters too small".into());
+        }
+        Ok(())
+    }
+
+    /// The config as TOML text.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The file resolved from `--config`, then `POSTERN_CONFIG`, then the default.
+    pub fn path_from(arg: Option<&Path>) -> PathBuf {
+        if let Some(p) = arg {
+            return p.to_path_buf();
+        }
+        match std::env::var_os("POSTERN_CONFIG") {
+            Some(p) if !p.is_empty() => PathBuf::from(p),
+            _ => PathBuf::from(DEFAULT_CONFIG_PATH),
+        }
+    }
+
+    /// authd's data directory (mode 0700, authd's user).
+    pub fn authd_dir(&self) -> PathBuf {
+        self.data_dir.join("authd")
+    }
+
+    /// The credentials database.
+    pub fn authd_database(&self) -> PathBuf {
+        self.authd_dir().join("auth.db")
+    }
+
+    /// The auth socket, for protocol daemons.
+    pub fn auth_socket(&self) -> PathBuf {
+        self.runtime_dir.join("auth.sock")
+    }
+
+    /// The admin socket, for the admin CLI.
+    pub fn admin_socket(&self) -> PathBuf {
+        self.runtime_dir.join("admin.sock")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_toml() {
+        let c = Config::new("mail.example.org", Path::new("/d"), Path::new("/r"));
+        let text = c.to_toml();
+        let back: Config = toml::from_str(&text).unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let text = "hostname='h'\ndata_dir='/d'\nruntime_dir='/r'\nbogus=1\n";
+        assert!(toml::from_str::<Config>(text).is_err());
+    }
+
+    #[test]
+    fn networks() {
+        let n = Network::parse("192.0.2.0/24").unwrap();
+        assert!(n.contains("192.0.2.200".parse().unwrap()));
+        assert!(!n.contains("192.0.3.1".parse().unwrap()));
+        assert!(!n.contains("::1".parse().unwrap()));
+        let n = Network::parse("2001:db8::/32").unwrap();
+        assert!(n.contains("2001:db8:ffff::1".parse().unwrap()));
+        assert!(Network::parse("10.0.0.0/33").is_err());
+        assert!(Network::parse("nonsense").is_err());
+        assert!(Network::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+    }
+}

@@ -1,0 +1,187 @@
+//! The auth socket: what protocol daemons (imapd, submitd, webd) may ask authd.
+//!
+//! One connection runs at most one SASL exchange at a time; a protocol daemon keeps a
+//! connection for the length of an exchange. Which requests a caller may make, and for
+//! which [`Protocol`](crate::Protocol), authd decides by the caller's uid.
+#![forbid(unsafe_code)]
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{AuthFailure, ConnectionInfo, Mechanism, Secret, Verdict};
+
+/// Version of this vocabulary, exchanged in the first frame.
+pub const AUTH_PROTOCOL_VERSION: u32 = 1;
+
+/// Largest frame a protocol daemon may send to authd.
+pub const MAX_AUTH_REQUEST_FRAME: usize = 64 * 1024;
+/// Largest frame authd sends back on the auth socket.
+pub const MAX_AUTH_RESPONSE_FRAME: usize = 64 * 1024;
+
+/// A request on the auth socket. Variants are only ever appended (bincode encodes the
+/// variant index).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum AuthRequest {
+    /// First frame on a connection: the caller's vocabulary version.
+    Hello {
+        /// [`AUTH_PROTOCOL_VERSION`] of the caller.
+        version: u32,
+    },
+    /// Start a SASL exchange, replacing any unfinished one on this connection.
+    SaslStart {
+        /// The mechanism the client chose.
+        mechanism: Mechanism,
+        /// The client's initial response, already base64-decoded (`Some(empty)` for `=`).
+        initial_response: Option<Secret<Vec<u8>>>,
+        /// Facts about the client connection.
+        connection: ConnectionInfo,
+    },
+    /// The client's next response in the running exchange, base64-decoded.
+    SaslStep {
+        /// The decoded response.
+        response: Secret<Vec<u8>>,
+    },
+    /// The client cancelled the running exchange (`*`).
+    SaslAbort,
+    /// A client presented a certificate during the TLS handshake: whose key is it?
+    /// Recorded in the login history as mechanism `tls-client-certificate`.
+    CertificateLogin {
+        /// Facts about the connection, `client_key` set.
+        connection: ConnectionInfo,
+    },
+    /// Which account does this address belong to (for delivery)?
+    ResolveAddress {
+        /// An email address.
+        address: String,
+    },
+    /// A web login with name and password; on success a new web session.
+    WebLogin {
+        /// Login address.
+        username: String,
+        /// The password as typed.
+        password: Secret<String>,
+        /// Facts about the HTTP connection.
+        connection: ConnectionInfo,
+    },
+    /// Check a web session token (and, for state-changing requests, its CSRF token).
+    WebSessionCheck {
+        /// Session token from the cookie.
+        token: Secret<String>,
+        /// CSRF token from the request, when the request changes state.
+        csrf: Option<Secret<String>>,
+        /// Facts about the HTTP connection.
+        connection: ConnectionInfo,
+    },
+    /// End a web session.
+    WebLogout {
+        /// Session token from the cookie.
+        token: Secret<String>,
+    },
+    /// Accounts whose removal waits for the mail store to delete their data (imapd).
+    PendingAccountRemovals,
+    /// The mail store has deleted an account's data (imapd).
+    AccountDataRemoved {
+        /// The removed account.
+        account: String,
+    },
+}
+
+/// authd's answer on the auth socket.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum AuthResponse {
+    /// Answer to [`AuthRequest::Hello`].
+    Hello {
+        /// authd's [`AUTH_PROTOCOL_VERSION`].
+        version: u32,
+    },
+    /// The next state of a SASL exchange.
+    Sasl(SaslReply),
+    /// Answer to [`AuthRequest::CertificateLogin`].
+    Certificate(CertificateVerdict),
+    /// Answer to [`AuthRequest::ResolveAddress`]: the owner, if any.
+    Address(Option<AddressOwner>),
+    /// A new or checked web session.
+    WebSession(WebSessionReply),
+    /// Answer to [`AuthRequest::PendingAccountRemovals`].
+    PendingRemovals(Vec<String>),
+    /// A request without other result succeeded.
+    Done,
+    /// The request was refused or failed as a whole.
+    Error(RequestError),
+}
+
+/// One step of a SASL exchange as seen by the protocol daemon, which relays it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum SaslReply {
+    /// Send this (to be base64-encoded) to the client and relay its answer with
+    /// [`AuthRequest::SaslStep`].
+    Challenge(Vec<u8>),
+    /// Authenticated.
+    Success(Verdict),
+    /// Not authenticated; the exchange is over.
+    Failure(AuthFailure),
+}
+
+/// What a client certificate presented during the handshake means.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum CertificateVerdict {
+    /// The key is registered to an account that may log in.
+    Known {
+        /// The account and login address.
+        verdict: Verdict,
+        /// Whether IMAP must not greet with PREAUTH.
+        no_imap_preauth: bool,
+    },
+    /// No such key: go on as if no certificate was sent.
+    Unknown,
+    /// The key's account may not log in.
+    LoginDisabled {
+        /// The admin's reason.
+        message: String,
+    },
+    /// Too many failures from this network; the certificate was not looked at.
+    RateLimited,
+}
+
+/// The account an address delivers to.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AddressOwner {
+    /// Account name.
+    pub account: String,
+    /// The address in canonical form.
+    pub address: String,
+}
+
+/// The result of a web login or session check.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum WebSessionReply {
+    /// A session exists (new or checked).
+    Valid {
+        /// The account.
+        account: String,
+        /// The address used to log in.
+        login_address: String,
+        /// Session token for the cookie (only on a new login).
+        token: Option<Secret<String>>,
+        /// CSRF token for the page.
+        csrf: Secret<String>,
+    },
+    /// No valid session, or the login failed.
+    Invalid(AuthFailure),
+}
+
+/// Why a request as a whole was refused.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// The caller's uid may not make this request, or not for this protocol.
+    #[error("not permitted: {0}")]
+    NotPermitted(String),
+    /// A step came without a running exchange, or similar misuse.
+    #[error("protocol misuse: {0}")]
+    Misuse(String),
+    /// authd failed internally; try again later.
+    #[error("temporary failure: {0}")]
+    Temporary(String),
+    /// The vocabulary versions differ.
+    #[error("version mismatch: authd speaks {0}")]
+    Version(u32),
+}
