@@ -162,8 +162,8 @@ pub enum WebSessionReply {
         login_address: String,
         /// Session token for the cookie (only on a new login).
         token: Option<Secret<String>>,
-        /// CSRF token for the page.
-        csrf: Secret<String>,
+        /// CSRF token for the page (only on a new login: authd keeps only its hash).
+        csrf: Option<Secret<String>>,
     },
     /// No valid session, or the login failed.
     Invalid(AuthFailure),
