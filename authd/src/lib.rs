@@ -4,6 +4,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod names;
 pub mod password;
 pub mod sasl;
 pub mod store;
+pub mod tls_key;
