@@ -6,6 +6,7 @@
 
 pub mod names;
 pub mod password;
+pub mod ratelimit;
 pub mod sasl;
 pub mod store;
 pub mod tls_key;

@@ -153,7 +153,7 @@ impl Default for RateLimitConfig {
 }
 
 /// A network in `address/prefix` form.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Network {
     /// The address, with host bits as given.
     pub address: IpAddr,
