@@ -8,5 +8,6 @@ pub mod names;
 pub mod password;
 pub mod ratelimit;
 pub mod sasl;
+pub mod server;
 pub mod store;
 pub mod tls_key;

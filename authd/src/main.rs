@@ -1,1 +1,114 @@
-fn main() {}
+//! `postern-authd`: the auth daemon. Gets its two Unix sockets by socket activation
+//! (names `auth` and `admin`) or binds the paths from the config itself.
+
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use postern_authd::server::{self, Listeners};
+use postern_authd::store::Store;
+use postern_config::Config;
+use postern_ipc::activation::ActivatedSockets;
+use tokio::net::UnixListener;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// postern's auth daemon: the only holder of credentials.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// Config file (default: $POSTERN_CONFIG, else /etc/postern/postern.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+fn listener_from(mut fds: Vec<OwnedFd>, name: &str) -> anyhow::Result<Option<UnixListener>> {
+    let Some(fd) = fds.pop() else {
+        return Ok(None);
+    };
+    if !fds.is_empty() {
+        bail!("more than one {name} socket passed");
+    }
+    let std_listener = std::os::unix::net::UnixListener::from(fd);
+    std_listener.set_nonblocking(true)?;
+    Ok(Some(UnixListener::from_std(std_listener)?))
+}
+
+fn bind(path: &Path, mode: u32) -> anyhow::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("removing stale {}", path.display())),
+    }
+    let listener =
+        UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting the mode of {}", path.display()))?;
+    Ok(listener)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    // SAFETY: no other thread exists yet; the tokio runtime is started below.
+    let mut activated = unsafe { ActivatedSockets::take_from_environment() }
+        .context("reading socket activation")?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config_path = Config::path_from(args.config.as_deref());
+    let config = Config::load(&config_path)?;
+    let auth = listener_from(activated.take("auth"), "auth");
+    let admin = listener_from(activated.take("admin"), "admin");
+    if !activated.is_empty() {
+        tracing::warn!(names = ?activated.remaining_names(), "ignoring unknown passed sockets");
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(config, auth?, admin?))
+}
+
+async fn run(
+    config: Config,
+    auth: Option<UnixListener>,
+    admin: Option<UnixListener>,
+) -> anyhow::Result<()> {
+    let auth = match auth {
+        Some(listener) => listener,
+        None => bind(&config.auth_socket(), 0o666)?,
+    };
+    let admin = match admin {
+        Some(listener) => listener,
+        None => bind(&config.admin_socket(), 0o600)?,
+    };
+    let dir = config.authd_dir();
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let store = tokio::task::spawn_blocking(move || Store::open(&dir)).await??;
+    let (shared, database_thread) = server::prepare(config, store).await?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    };
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    tracing::info!(daemon = "authd", "serving");
+    server::serve(shared, Listeners { auth, admin }, shutdown).await;
+    // Dropping the last handle ends the database thread after it wrote what is queued.
+    tokio::task::spawn_blocking(move || database_thread.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the database thread panicked"))?;
+    tracing::info!(daemon = "authd", "stopped");
+    Ok(())
+}

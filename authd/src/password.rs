@@ -122,6 +122,7 @@ impl ScramHash {
     }
 
     /// Output length in bytes.
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(self) -> usize {
         match self {
             ScramHash::Sha1 => 20,
@@ -186,6 +187,9 @@ pub struct CramMd5Verifier {
 }
 
 const MD5_BLOCK: usize = 64;
+
+/// Length of each stored CRAM-MD5 state (the serialised MD5 state after one block).
+pub const CRAM_MD5_STATE_LEN: usize = 88;
 
 fn md5_state_after(block: &[u8; MD5_BLOCK]) -> Vec<u8> {
     let mut md5 = md5::Md5::new();
@@ -319,6 +323,13 @@ pub(crate) mod tests {
             .unwrap();
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, "b913a602c7eda7a495b4e6e7334d3890");
+    }
+
+    #[test]
+    fn cram_md5_states_have_the_stored_length() {
+        let v = CramMd5Verifier::derive("some password");
+        assert_eq!(v.inner.len(), CRAM_MD5_STATE_LEN);
+        assert_eq!(v.outer.len(), CRAM_MD5_STATE_LEN);
     }
 
     #[test]

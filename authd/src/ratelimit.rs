@@ -49,7 +49,11 @@ impl Counters {
     fn add(&mut self, window: usize, now: i64, n: i64) {
         let index = now.div_euclid(WINDOWS[window].0);
         let counter = &mut self.windows[window];
-        let base = if counter.window == index { i64::from(counter.count) } else { 0 };
+        let base = if counter.window == index {
+            i64::from(counter.count)
+        } else {
+            0
+        };
         counter.window = index;
         counter.count = u32::try_from((base + n).max(0)).unwrap_or(u32::MAX);
     }
@@ -66,8 +70,7 @@ fn mask(ip: IpAddr, prefix: u8) -> Network {
             IpAddr::V4(bits.into())
         }
         IpAddr::V6(v6) => {
-            let bits =
-                u128::from(v6) & u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            let bits = u128::from(v6) & u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
             IpAddr::V6(bits.into())
         }
     };
@@ -76,7 +79,11 @@ fn mask(ip: IpAddr, prefix: u8) -> Network {
 
 fn keys(ip: IpAddr) -> [Key; 3] {
     let ip = ip.to_canonical();
-    let prefixes = if ip.is_ipv4() { IPV4_PREFIXES } else { IPV6_PREFIXES };
+    let prefixes = if ip.is_ipv4() {
+        IPV4_PREFIXES
+    } else {
+        IPV6_PREFIXES
+    };
     [0u8, 1, 2].map(|level| Key {
         level,
         network: mask(ip, prefixes[usize::from(level)]),
@@ -321,10 +328,12 @@ mod tests {
         }
         assert!(!l.is_limited(ip("10.1.2.3"), T));
         assert!(!l.is_limited(ip("2001:db8::1"), T));
-        assert!(FailureLimiter::new(&RateLimitConfig {
-            trusted_networks: vec!["nonsense".into()],
-            ..RateLimitConfig::default()
-        })
-        .is_err());
+        assert!(
+            FailureLimiter::new(&RateLimitConfig {
+                trusted_networks: vec!["nonsense".into()],
+                ..RateLimitConfig::default()
+            })
+            .is_err()
+        );
     }
 }

@@ -171,12 +171,11 @@ fn key_type(spki: &SubjectPublicKeyInfo<'_>) -> Result<String, TlsKeyError> {
 
 /// The number of significant bits in a big-endian unsigned integer.
 fn bit_length(bytes: &[u8]) -> usize {
-    let Some(first) = bytes.iter().position(|&b| b != 0) else {
-        return 0;
-    };
-    let significant = &bytes[first..];
-    let top = significant[0];
-    (significant.len() - 1) * 8 + (8 - top.leading_zeros() as usize)
+    let mut significant = bytes.iter().skip_while(|&&b| b == 0);
+    match significant.next() {
+        None => 0,
+        Some(&top) => significant.count() * 8 + (8 - top.leading_zeros() as usize),
+    }
 }
 
 fn default_name(cert: &X509Certificate<'_>) -> String {

@@ -85,7 +85,11 @@ pub fn seqpacket_connect(path: &Path) -> Result<OwnedFd, FdPassError> {
 }
 
 /// Sends one datagram with `payload` and `fds`.
-pub fn send(socket: BorrowedFd<'_>, payload: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(), FdPassError> {
+pub fn send(
+    socket: BorrowedFd<'_>,
+    payload: &[u8],
+    fds: &[BorrowedFd<'_>],
+) -> Result<(), FdPassError> {
     if fds.len() > MAX_FDS_PER_MESSAGE {
         return Err(FdPassError::TooManyFds(fds.len()));
     }
@@ -181,7 +185,10 @@ mod tests {
     fn too_many_fds_are_refused_by_the_sender() {
         let (a, _b) = seqpacket_pair().unwrap();
         let fds: Vec<_> = (0..MAX_FDS_PER_MESSAGE + 1).map(|_| a.as_fd()).collect();
-        assert!(matches!(send(a.as_fd(), b"x", &fds), Err(FdPassError::TooManyFds(_))));
+        assert!(matches!(
+            send(a.as_fd(), b"x", &fds),
+            Err(FdPassError::TooManyFds(_))
+        ));
     }
 
     #[test]

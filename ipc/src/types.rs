@@ -254,7 +254,10 @@ pub enum AuthFailure {
 impl AuthFailure {
     /// Whether the client should retry later rather than doubt its credentials.
     pub fn is_temporary(&self) -> bool {
-        matches!(self, AuthFailure::RateLimited | AuthFailure::TemporaryFailure)
+        matches!(
+            self,
+            AuthFailure::RateLimited | AuthFailure::TemporaryFailure
+        )
     }
 }
 

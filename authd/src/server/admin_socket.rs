@@ -1,0 +1,212 @@
+//! One connection on the admin socket: the admin command line, allowed to the admin
+//! uids only (uid 0; in localserve, the user running it).
+
+use std::sync::Arc;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use postern_ipc::admin::{
+    ADMIN_PROTOCOL_VERSION, AdminRequest, AdminResponse, MAX_ADMIN_REQUEST_FRAME,
+    MAX_ADMIN_RESPONSE_FRAME,
+};
+use postern_ipc::peer::PeerCredentials;
+use postern_ipc::{FrameCodec, KeyFingerprint};
+use tokio::net::UnixStream;
+use tokio_util::codec::Framed;
+use tracing::Instrument as _;
+
+use super::{Shared, unix_now};
+use crate::names::canonical_address;
+use crate::password::{PasswordVerifiers, prepare_new_password};
+use crate::store::TlsKeyRecord;
+use crate::tls_key::parse_certificate;
+
+/// Serves the admin command line until it closes.
+pub async fn serve_connection(shared: Arc<Shared>, stream: UnixStream) {
+    let peer = match PeerCredentials::of(&stream) {
+        Ok(peer) => peer,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read peer credentials; closing");
+            return;
+        }
+    };
+    let span = tracing::info_span!(
+        "admin",
+        daemon = "authd",
+        peer_uid = peer.uid,
+        peer_pid = peer.pid
+    );
+    async move {
+        let mut framed = Framed::new(
+            stream,
+            FrameCodec::<AdminRequest, AdminResponse>::new(
+                MAX_ADMIN_REQUEST_FRAME,
+                MAX_ADMIN_RESPONSE_FRAME,
+            ),
+        );
+        if !shared.admins.contains(&peer.uid) {
+            tracing::warn!("uid may not use the admin socket; refusing");
+            let _ = framed
+                .send(AdminResponse::Error(format!(
+                    "permission denied: uid {} may not use the admin socket",
+                    peer.uid
+                )))
+                .await;
+            return;
+        }
+        while let Some(frame) = framed.next().await {
+            let request = match frame {
+                Ok(request) => request,
+                Err(e) => {
+                    tracing::warn!(error = %e, "bad frame; closing this connection");
+                    return;
+                }
+            };
+            let response = handle(&shared, request).await;
+            if let Err(e) = framed.send(response).await {
+                tracing::warn!(error = %e, "cannot answer; closing this connection");
+                return;
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn handle(shared: &Shared, request: AdminRequest) -> AdminResponse {
+    let changes = !matches!(
+        request,
+        AdminRequest::Hello { .. }
+            | AdminRequest::AccountList
+            | AdminRequest::TlsPublicKeyList { .. }
+            | AdminRequest::LoginAttempts { .. }
+            | AdminRequest::RateLimitList
+            | AdminRequest::RateLimitClear { .. }
+    );
+    let response = match run(shared, request).await {
+        Ok(response) => response,
+        Err(message) => return AdminResponse::Error(message),
+    };
+    if changes {
+        if let Err(e) = shared.reload().await {
+            tracing::error!(error = %e, "cannot reload credentials after a change");
+            return AdminResponse::Error(format!("change saved, but reloading failed: {e}"));
+        }
+        tracing::info!(?response, "admin change");
+    }
+    response
+}
+
+async fn run(shared: &Shared, request: AdminRequest) -> Result<AdminResponse, String> {
+    let db = &shared.database;
+    let done = |r: Result<(), super::DatabaseError>| {
+        r.map(|()| AdminResponse::Done).map_err(|e| e.to_string())
+    };
+    match request {
+        AdminRequest::Hello { version } if version == ADMIN_PROTOCOL_VERSION => {
+            Ok(AdminResponse::Hello {
+                version: ADMIN_PROTOCOL_VERSION,
+            })
+        }
+        AdminRequest::Hello { version } => Err(format!(
+            "admin protocol version {version} not supported; authd speaks {ADMIN_PROTOCOL_VERSION}"
+        )),
+        AdminRequest::AccountAdd { account, address } => {
+            let now = unix_now();
+            done(
+                db.call(move |s| s.account_add(&account, &address, now))
+                    .await,
+            )
+        }
+        AdminRequest::AccountRemove { account } => {
+            let await_mail = shared.config.authd.mail_store;
+            done(
+                db.call(move |s| s.account_remove(&account, await_mail))
+                    .await,
+            )
+        }
+        AdminRequest::AccountList => db
+            .call(|s| s.account_list())
+            .await
+            .map(AdminResponse::Accounts)
+            .map_err(|e| e.to_string()),
+        AdminRequest::AccountSetPassword { account, password } => {
+            let prepared = prepare_new_password(&password.0).map_err(|e| e.to_string())?;
+            if !shared
+                .snapshot()
+                .accounts
+                .contains_key(&crate::names::normalize_login_name(&account))
+            {
+                return Err(format!("no account {account:?}"));
+            }
+            let cost = shared.argon2_cost();
+            let verifiers =
+                tokio::task::spawn_blocking(move || PasswordVerifiers::derive(&prepared, cost))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+            done(db.call(move |s| s.set_password(&account, &verifiers)).await)
+        }
+        AdminRequest::AccountSetDisabled { account, disabled } => done(
+            db.call(move |s| s.set_disabled(&account, disabled.as_deref()))
+                .await,
+        ),
+        AdminRequest::AddressAdd { address, account } => {
+            done(db.call(move |s| s.address_add(&address, &account)).await)
+        }
+        AdminRequest::AddressRemove { address } => {
+            done(db.call(move |s| s.address_remove(&address)).await)
+        }
+        AdminRequest::TlsPublicKeyAdd {
+            account,
+            login_address,
+            certificate_der,
+            name,
+            no_imap_preauth,
+        } => {
+            let parsed = parse_certificate(&certificate_der).map_err(|e| e.to_string())?;
+            let name = name
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or(parsed.default_name);
+            let record = TlsKeyRecord {
+                fingerprint: parsed.fingerprint,
+                created: unix_now(),
+                name,
+                key_type: parsed.key_type,
+                account: crate::names::normalize_login_name(&account),
+                login_address: canonical_address(&login_address).map_err(|e| e.to_string())?,
+                no_imap_preauth,
+                certificate_der,
+            };
+            let info = record.info();
+            db.call(move |s| s.tls_key_add(&record))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(AdminResponse::TlsPublicKeyAdded(info))
+        }
+        AdminRequest::TlsPublicKeyList { account } => db
+            .call(move |s| s.tls_key_list(account.as_deref()))
+            .await
+            .map(AdminResponse::TlsPublicKeys)
+            .map_err(|e| e.to_string()),
+        AdminRequest::TlsPublicKeyRemove { fingerprint } => {
+            let fingerprint =
+                KeyFingerprint::from_base64url(fingerprint.trim()).ok_or_else(|| {
+                    format!("{fingerprint:?} is not a key fingerprint (43 characters of base64url)")
+                })?;
+            done(db.call(move |s| s.tls_key_remove(&fingerprint)).await)
+        }
+        AdminRequest::LoginAttempts { account, limit } => db
+            .call(move |s| s.login_attempts(account.as_deref(), limit))
+            .await
+            .map(AdminResponse::LoginAttempts)
+            .map_err(|e| e.to_string()),
+        AdminRequest::RateLimitList => {
+            Ok(AdminResponse::RateLimits(shared.limiter.blocks(unix_now())))
+        }
+        AdminRequest::RateLimitClear { address } => {
+            shared.limiter.clear(address, unix_now());
+            tracing::info!(?address, "rate limit blocks lifted");
+            Ok(AdminResponse::Done)
+        }
+    }
+}

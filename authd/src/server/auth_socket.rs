@@ -1,0 +1,603 @@
+//! One connection on the auth socket: a protocol daemon asking for SASL exchanges,
+//! certificate lookups, address resolution and web sessions. What it may ask is decided
+//! by its uid, read from the socket.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use futures_util::{SinkExt as _, StreamExt as _};
+use postern_ipc::auth::{
+    AUTH_PROTOCOL_VERSION, AddressOwner, AuthRequest, AuthResponse, CertificateVerdict,
+    MAX_AUTH_REQUEST_FRAME, MAX_AUTH_RESPONSE_FRAME, RequestError, SaslReply, WebSessionReply,
+};
+use postern_ipc::peer::PeerCredentials;
+use postern_ipc::{
+    AuthFailure, ConnectionInfo, FrameCodec, LoginResult, Mechanism, Protocol, Secret, Verdict,
+};
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+use tokio::net::UnixStream;
+use tokio_util::codec::Framed;
+use tracing::Instrument as _;
+
+use super::{Shared, unix_now};
+use crate::names::canonical_address;
+use crate::password::{prepare_password, random_bytes};
+use crate::sasl::{Credentials as _, Outcome, Progress, SaslExchange};
+
+/// Random bytes in a web session token and a CSRF token.
+pub const WEB_TOKEN_BYTES: usize = 32;
+
+type Connection = Framed<UnixStream, FrameCodec<AuthRequest, AuthResponse>>;
+
+struct Exchange {
+    sasl: SaslExchange,
+    connection: ConnectionInfo,
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    protocols: HashSet<Protocol>,
+    exchange: Option<Exchange>,
+}
+
+/// Serves one protocol daemon's connection until it closes or misbehaves.
+pub async fn serve_connection(shared: Arc<Shared>, stream: UnixStream) {
+    let peer = match PeerCredentials::of(&stream) {
+        Ok(peer) => peer,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read peer credentials; closing");
+            return;
+        }
+    };
+    let span = tracing::info_span!(
+        "auth",
+        daemon = "authd",
+        peer_uid = peer.uid,
+        peer_pid = peer.pid
+    );
+    async move {
+        let protocols = shared.callers.get(&peer.uid).cloned().unwrap_or_default();
+        let mut framed = Framed::new(
+            stream,
+            FrameCodec::new(MAX_AUTH_REQUEST_FRAME, MAX_AUTH_RESPONSE_FRAME),
+        );
+        let mut session = Session {
+            shared,
+            protocols,
+            exchange: None,
+        };
+        if session.protocols.is_empty() {
+            tracing::warn!("uid may not use the auth socket; refusing");
+            let _ = framed
+                .send(AuthResponse::Error(RequestError::NotPermitted(format!(
+                    "uid {} may not use the auth socket",
+                    peer.uid
+                ))))
+                .await;
+            return;
+        }
+        serve_requests(&mut session, &mut framed).await;
+        if let Some(exchange) = session.exchange.take() {
+            // The daemon went away mid-exchange: the client's attempt ends as aborted.
+            let mut exchange = exchange;
+            let outcome = exchange.sasl.abort();
+            session.finish(&exchange, outcome).await;
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn serve_requests(session: &mut Session, framed: &mut Connection) {
+    while let Some(frame) = framed.next().await {
+        let request = match frame {
+            Ok(request) => request,
+            Err(e) => {
+                tracing::warn!(error = %e, "bad frame; closing this connection");
+                return;
+            }
+        };
+        let response = session.handle(request).await;
+        if let Err(e) = framed.send(response).await {
+            tracing::warn!(error = %e, "cannot answer; closing this connection");
+            return;
+        }
+    }
+}
+
+fn not_permitted(what: &str) -> AuthResponse {
+    AuthResponse::Error(RequestError::NotPermitted(what.to_string()))
+}
+
+fn misuse(what: &str) -> AuthResponse {
+    AuthResponse::Error(RequestError::Misuse(what.to_string()))
+}
+
+fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn new_token() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes(WEB_TOKEN_BYTES))
+}
+
+/// Failures that count against the client's network in the limiter.
+fn counts_as_failure(result: LoginResult) -> bool {
+    matches!(
+        result,
+        LoginResult::BadCredentials | LoginResult::UnknownUser | LoginResult::BadChannelBinding
+    )
+}
+
+impl Session {
+    fn may(&self, protocol: Protocol) -> bool {
+        self.protocols.contains(&protocol)
+    }
+
+    async fn handle(&mut self, request: AuthRequest) -> AuthResponse {
+        match request {
+            AuthRequest::Hello { version } if version == AUTH_PROTOCOL_VERSION => {
+                AuthResponse::Hello {
+                    version: AUTH_PROTOCOL_VERSION,
+                }
+            }
+            AuthRequest::Hello { .. } => {
+                AuthResponse::Error(RequestError::Version(AUTH_PROTOCOL_VERSION))
+            }
+            AuthRequest::SaslStart {
+                mechanism,
+                initial_response,
+                connection,
+            } => {
+                if !self.may(connection.protocol) {
+                    return not_permitted("this uid may not authenticate for that protocol");
+                }
+                if !Mechanism::SASL.contains(&mechanism) {
+                    return misuse("not a SASL mechanism");
+                }
+                if let Some(previous) = self.exchange.take() {
+                    let mut previous = previous;
+                    let outcome = previous.sasl.abort();
+                    self.finish(&previous, outcome).await;
+                }
+                if self
+                    .shared
+                    .limiter
+                    .is_limited(connection.remote_ip, unix_now())
+                {
+                    self.shared
+                        .record_attempt(
+                            &connection,
+                            mechanism.name(),
+                            "",
+                            None,
+                            LoginResult::RateLimited,
+                        )
+                        .await;
+                    return AuthResponse::Sasl(SaslReply::Failure(AuthFailure::RateLimited));
+                }
+                let snapshot = self.shared.snapshot();
+                let (sasl, progress) = SaslExchange::start(
+                    mechanism,
+                    &connection,
+                    initial_response.as_ref().map(|r| r.0.as_slice()),
+                    &*snapshot,
+                    &self.shared.context,
+                );
+                self.exchange = Some(Exchange { sasl, connection });
+                self.advance(progress).await
+            }
+            AuthRequest::SaslStep { response } => {
+                let Some(exchange) = self.exchange.as_mut() else {
+                    return misuse("no SASL exchange is running");
+                };
+                let snapshot = self.shared.snapshot();
+                let progress = exchange.sasl.step(&response.0, &*snapshot);
+                self.advance(progress).await
+            }
+            AuthRequest::SaslAbort => {
+                let Some(mut exchange) = self.exchange.take() else {
+                    return misuse("no SASL exchange is running");
+                };
+                let outcome = exchange.sasl.abort();
+                let failure = self.finish(&exchange, outcome).await;
+                AuthResponse::Sasl(failure)
+            }
+            AuthRequest::CertificateLogin { connection } => {
+                self.certificate_login(connection).await
+            }
+            AuthRequest::ResolveAddress { address } => {
+                if !self.may(Protocol::Imap) && !self.may(Protocol::Submission) {
+                    return not_permitted("only the mail daemons may resolve addresses");
+                }
+                let owner = canonical_address(&address).ok().and_then(|address| {
+                    let snapshot = self.shared.snapshot();
+                    let account = snapshot.addresses.get(&address)?.clone();
+                    Some(AddressOwner { account, address })
+                });
+                AuthResponse::Address(owner)
+            }
+            AuthRequest::WebLogin {
+                username,
+                password,
+                connection,
+            } => self.web_login(username, password, connection).await,
+            AuthRequest::WebSessionCheck {
+                token,
+                csrf,
+                connection,
+            } => self.web_session_check(token, csrf, connection).await,
+            AuthRequest::WebLogout { token } => {
+                if !self.may(Protocol::Web) {
+                    return not_permitted("only webd may end web sessions");
+                }
+                let hash = token_hash(&token.0);
+                match self
+                    .shared
+                    .database
+                    .call(move |store| store.web_session_remove(&hash))
+                    .await
+                {
+                    Ok(()) => AuthResponse::Done,
+                    Err(e) => AuthResponse::Error(RequestError::Temporary(e.to_string())),
+                }
+            }
+            AuthRequest::PendingAccountRemovals => {
+                if !self.may(Protocol::Imap) {
+                    return not_permitted("only imapd keeps the mail store");
+                }
+                match self
+                    .shared
+                    .database
+                    .call(|store| store.pending_removals())
+                    .await
+                {
+                    Ok(names) => AuthResponse::PendingRemovals(names),
+                    Err(e) => AuthResponse::Error(RequestError::Temporary(e.to_string())),
+                }
+            }
+            AuthRequest::AccountDataRemoved { account } => {
+                if !self.may(Protocol::Imap) {
+                    return not_permitted("only imapd keeps the mail store");
+                }
+                tracing::info!(%account, "mail store confirmed removal of account data");
+                match self
+                    .shared
+                    .database
+                    .call(move |store| store.removal_done(&account))
+                    .await
+                {
+                    Ok(()) => AuthResponse::Done,
+                    Err(e) => AuthResponse::Error(RequestError::Temporary(e.to_string())),
+                }
+            }
+        }
+    }
+
+    /// Drives the exchange until it needs the client again or ends.
+    async fn advance(&mut self, mut progress: Progress) -> AuthResponse {
+        loop {
+            match progress {
+                Progress::Challenge(bytes) => {
+                    return AuthResponse::Sasl(SaslReply::Challenge(bytes));
+                }
+                Progress::VerifyPassword(check) => {
+                    let ok = self
+                        .shared
+                        .passwords
+                        .check(
+                            check.account.as_deref(),
+                            check.phc.as_deref(),
+                            check.password.as_ref().map(|p| p.as_str()),
+                        )
+                        .await;
+                    let Some(exchange) = self.exchange.as_mut() else {
+                        return misuse("exchange vanished");
+                    };
+                    progress = Progress::Done(exchange.sasl.password_checked(ok));
+                }
+                Progress::Done(outcome) => {
+                    let Some(exchange) = self.exchange.take() else {
+                        return misuse("exchange vanished");
+                    };
+                    return AuthResponse::Sasl(self.finish(&exchange, outcome).await);
+                }
+            }
+        }
+    }
+
+    /// Applies the certificate rule, counts, records and answers an ended exchange.
+    async fn finish(&self, exchange: &Exchange, mut outcome: Outcome) -> SaslReply {
+        let connection = &exchange.connection;
+        // A connection whose client certificate is registered may only log in to that
+        // certificate's account, whatever the mechanism.
+        if let (Ok(authenticated), Some(key)) = (&outcome.result, &connection.client_key) {
+            let snapshot = self.shared.snapshot();
+            if let Some((account, _)) = snapshot.tls_key(key)
+                && account.account != authenticated.account
+            {
+                outcome.result = Err((
+                    AuthFailure::CertificateOtherAccount,
+                    LoginResult::BadCredentials,
+                ));
+            }
+        }
+        let result = outcome.login_result();
+        let now = unix_now();
+        match result {
+            LoginResult::Ok => self
+                .shared
+                .limiter
+                .record_success(connection.remote_ip, now),
+            r if counts_as_failure(r) => self
+                .shared
+                .limiter
+                .record_failure(connection.remote_ip, now),
+            _ => {}
+        }
+        self.shared
+            .record_attempt(
+                connection,
+                &exchange.sasl.mechanism().name().to_ascii_lowercase(),
+                &outcome.login_name,
+                outcome.account.as_deref(),
+                result,
+            )
+            .await;
+        match outcome.result {
+            Ok(authenticated) => SaslReply::Success(Verdict {
+                account: authenticated.account,
+                login_address: authenticated.login_address,
+                protocol: connection.protocol,
+            }),
+            Err((failure, _)) => SaslReply::Failure(failure),
+        }
+    }
+
+    async fn certificate_login(&mut self, connection: ConnectionInfo) -> AuthResponse {
+        if !self.may(connection.protocol) {
+            return not_permitted("this uid may not authenticate for that protocol");
+        }
+        let Some(key) = connection.client_key else {
+            return misuse("certificate login without a client key");
+        };
+        let now = unix_now();
+        let mechanism = Mechanism::TlsClientCertificate.name();
+        if self.shared.limiter.is_limited(connection.remote_ip, now) {
+            self.shared
+                .record_attempt(&connection, mechanism, "", None, LoginResult::RateLimited)
+                .await;
+            return AuthResponse::Certificate(CertificateVerdict::RateLimited);
+        }
+        let snapshot = self.shared.snapshot();
+        let found = snapshot.tls_key(&key).map(|(account, login)| {
+            (
+                account.account.to_string(),
+                login.to_string(),
+                account.disabled.map(str::to_string),
+                snapshot
+                    .tls_keys
+                    .get(&key)
+                    .is_some_and(|k| k.no_imap_preauth),
+            )
+        });
+        drop(snapshot);
+        let (verdict, login, account, result) = match found {
+            None => {
+                self.shared
+                    .limiter
+                    .record_failure(connection.remote_ip, now);
+                (
+                    CertificateVerdict::Unknown,
+                    String::new(),
+                    None,
+                    LoginResult::UnknownUser,
+                )
+            }
+            Some((account, login, Some(message), _)) => (
+                CertificateVerdict::LoginDisabled { message },
+                login,
+                Some(account),
+                LoginResult::Disabled,
+            ),
+            Some((account, login, None, no_imap_preauth)) => {
+                self.shared
+                    .limiter
+                    .record_success(connection.remote_ip, now);
+                (
+                    CertificateVerdict::Known {
+                        verdict: Verdict {
+                            account: account.clone(),
+                            login_address: login.clone(),
+                            protocol: connection.protocol,
+                        },
+                        no_imap_preauth,
+                    },
+                    login,
+                    Some(account),
+                    LoginResult::Ok,
+                )
+            }
+        };
+        self.shared
+            .record_attempt(&connection, mechanism, &login, account.as_deref(), result)
+            .await;
+        AuthResponse::Certificate(verdict)
+    }
+
+    async fn web_login(
+        &mut self,
+        username: String,
+        password: Secret<String>,
+        connection: ConnectionInfo,
+    ) -> AuthResponse {
+        if !self.may(Protocol::Web) || connection.protocol != Protocol::Web {
+            return not_permitted("only webd may log in to the web interface");
+        }
+        let now = unix_now();
+        let mechanism = Mechanism::WebPassword.name();
+        if self.shared.limiter.is_limited(connection.remote_ip, now) {
+            self.shared
+                .record_attempt(
+                    &connection,
+                    mechanism,
+                    &username,
+                    None,
+                    LoginResult::RateLimited,
+                )
+                .await;
+            return AuthResponse::WebSession(WebSessionReply::Invalid(AuthFailure::RateLimited));
+        }
+        let login_name = crate::names::normalize_login_name(&username);
+        let snapshot = self.shared.snapshot();
+        let target = canonical_address(&login_name).ok().and_then(|address| {
+            let account = snapshot.account_by_address(&address)?;
+            Some((
+                address,
+                account.account.to_string(),
+                account.disabled.map(str::to_string),
+                account.verifiers.map(|v| v.argon2id.clone()),
+            ))
+        });
+        drop(snapshot);
+        let prepared = prepare_password(&password.0).ok();
+        let ok = self
+            .shared
+            .passwords
+            .check(
+                target.as_ref().map(|t| t.1.as_str()),
+                target.as_ref().and_then(|t| t.3.as_deref()),
+                prepared.as_ref().map(|p| p.as_str()),
+            )
+            .await;
+        let (reply, result) = match target {
+            Some((address, account, None, _)) if ok => {
+                let (token, csrf) = (new_token(), new_token());
+                let (token_hash, csrf_hash) = (token_hash(&token), token_hash(&csrf));
+                let (a, l) = (account.clone(), address.clone());
+                let created = self
+                    .shared
+                    .database
+                    .call(move |store| {
+                        store.web_session_create(&a, &l, &token_hash, &csrf_hash, now)
+                    })
+                    .await;
+                match created {
+                    Ok(()) => (
+                        WebSessionReply::Valid {
+                            account,
+                            login_address: address,
+                            token: Some(Secret(token)),
+                            csrf: Some(Secret(csrf)),
+                        },
+                        LoginResult::Ok,
+                    ),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot create web session");
+                        (
+                            WebSessionReply::Invalid(AuthFailure::TemporaryFailure),
+                            LoginResult::Error,
+                        )
+                    }
+                }
+            }
+            Some((_, _, Some(message), _)) if ok => (
+                WebSessionReply::Invalid(AuthFailure::LoginDisabled { message }),
+                LoginResult::Disabled,
+            ),
+            Some(_) => (
+                WebSessionReply::Invalid(AuthFailure::BadCredentials),
+                LoginResult::BadCredentials,
+            ),
+            None => (
+                WebSessionReply::Invalid(AuthFailure::BadCredentials),
+                LoginResult::UnknownUser,
+            ),
+        };
+        match result {
+            LoginResult::Ok => self
+                .shared
+                .limiter
+                .record_success(connection.remote_ip, now),
+            r if counts_as_failure(r) => self
+                .shared
+                .limiter
+                .record_failure(connection.remote_ip, now),
+            _ => {}
+        }
+        let account = match &reply {
+            WebSessionReply::Valid { account, .. } => Some(account.clone()),
+            _ => None,
+        };
+        self.shared
+            .record_attempt(
+                &connection,
+                mechanism,
+                &login_name,
+                account.as_deref(),
+                result,
+            )
+            .await;
+        AuthResponse::WebSession(reply)
+    }
+
+    async fn web_session_check(
+        &mut self,
+        token: Secret<String>,
+        csrf: Option<Secret<String>>,
+        connection: ConnectionInfo,
+    ) -> AuthResponse {
+        if !self.may(Protocol::Web) || connection.protocol != Protocol::Web {
+            return not_permitted("only webd may check web sessions");
+        }
+        let now = unix_now();
+        if self.shared.limiter.is_limited(connection.remote_ip, now) {
+            return AuthResponse::WebSession(WebSessionReply::Invalid(AuthFailure::RateLimited));
+        }
+        let hash = token_hash(&token.0);
+        let record = match self
+            .shared
+            .database
+            .call(move |store| store.web_session_check(&hash, now))
+            .await
+        {
+            Ok(record) => record,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot check web session");
+                return AuthResponse::WebSession(WebSessionReply::Invalid(
+                    AuthFailure::TemporaryFailure,
+                ));
+            }
+        };
+        let csrf_ok = |expected: &[u8; 32]| {
+            csrf.as_ref()
+                .is_none_or(|c| bool::from(token_hash(&c.0).ct_eq(expected)))
+        };
+        let snapshot = self.shared.snapshot();
+        let reply = match record {
+            Some(record) if csrf_ok(&record.csrf_hash) => {
+                match snapshot.accounts.get(&record.account) {
+                    Some(account) if account.disabled.is_none() => WebSessionReply::Valid {
+                        account: record.account,
+                        login_address: record.login_address,
+                        token: None,
+                        csrf: None,
+                    },
+                    Some(account) => WebSessionReply::Invalid(AuthFailure::LoginDisabled {
+                        message: account.disabled.clone().unwrap_or_default(),
+                    }),
+                    None => WebSessionReply::Invalid(AuthFailure::BadCredentials),
+                }
+            }
+            _ => WebSessionReply::Invalid(AuthFailure::BadCredentials),
+        };
+        if matches!(reply, WebSessionReply::Invalid(AuthFailure::BadCredentials)) {
+            self.shared
+                .limiter
+                .record_failure(connection.remote_ip, now);
+        }
+        AuthResponse::WebSession(reply)
+    }
+}

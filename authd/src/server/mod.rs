@@ -1,0 +1,291 @@
+//! authd's service: the shared state, the accept loops of the auth and admin sockets,
+//! and the periodic clean-up.
+
+mod admin_socket;
+mod auth_socket;
+pub mod database;
+pub mod password_check;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use postern_config::Config;
+use postern_ipc::{ConnectionInfo, KeyFingerprint, LoginAttempt, LoginResult, Protocol};
+use tokio::net::UnixListener;
+use tokio::task::JoinSet;
+
+use crate::password::Argon2Cost;
+use crate::ratelimit::FailureLimiter;
+use crate::sasl::{Credentials, LoginAccount, ServerContext};
+use crate::store::{CredentialSnapshot, Store};
+use database::{Database, DatabaseError};
+use password_check::PasswordChecker;
+
+/// How often expired login attempts and web sessions are deleted.
+pub const CLEANUP_INTERVAL: Duration = Duration::from_secs(3600);
+/// Connections served at once per socket; more wait in the backlog.
+pub const MAX_CONNECTIONS: usize = 1024;
+
+/// Why authd could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A config value is unusable.
+    #[error("config: {0}")]
+    Config(String),
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+}
+
+/// Now, in unix seconds.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+impl Credentials for CredentialSnapshot {
+    fn account_by_address(&self, address: &str) -> Option<LoginAccount<'_>> {
+        let account = self.addresses.get(address)?;
+        let credentials = self.accounts.get(account)?;
+        Some(LoginAccount {
+            account: &credentials.name,
+            disabled: credentials.disabled.as_deref(),
+            verifiers: credentials.verifiers.as_ref(),
+        })
+    }
+
+    fn tls_key(&self, fingerprint: &KeyFingerprint) -> Option<(LoginAccount<'_>, &str)> {
+        let key = self.tls_keys.get(fingerprint)?;
+        let credentials = self.accounts.get(&key.account)?;
+        // The key's login address must still belong to the key's account.
+        if self.addresses.get(&key.login_address) != Some(&key.account) {
+            return None;
+        }
+        Some((
+            LoginAccount {
+                account: &credentials.name,
+                disabled: credentials.disabled.as_deref(),
+                verifiers: credentials.verifiers.as_ref(),
+            },
+            &key.login_address,
+        ))
+    }
+}
+
+/// State shared by every connection.
+pub struct Shared {
+    config: Config,
+    database: Database,
+    snapshot: RwLock<Arc<CredentialSnapshot>>,
+    limiter: FailureLimiter,
+    passwords: Arc<PasswordChecker>,
+    context: ServerContext,
+    callers: HashMap<u32, HashSet<Protocol>>,
+    admins: HashSet<u32>,
+}
+
+impl Shared {
+    /// The credentials as of the last change.
+    fn snapshot(&self) -> Arc<CredentialSnapshot> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reloads the credentials after an admin change.
+    async fn reload(&self) -> Result<(), DatabaseError> {
+        let snapshot = self.database.call(|store| store.snapshot()).await?;
+        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot);
+        Ok(())
+    }
+
+    fn argon2_cost(&self) -> Argon2Cost {
+        Argon2Cost {
+            memory_kib: self.config.authd.argon2_memory_kib,
+            iterations: self.config.authd.argon2_iterations,
+        }
+    }
+
+    /// Writes one login attempt to the history (batched) and the log.
+    async fn record_attempt(
+        &self,
+        connection: &ConnectionInfo,
+        mechanism: &str,
+        login_name: &str,
+        account: Option<&str>,
+        result: LoginResult,
+    ) {
+        let now = unix_now();
+        let tls = connection.tls.as_ref();
+        let attempt = LoginAttempt {
+            account: account.unwrap_or("-").to_string(),
+            login_name: login_name.chars().take(256).collect(),
+            result,
+            protocol: connection.protocol.name().to_string(),
+            mechanism: mechanism.to_string(),
+            remote_ip: connection.remote_ip.to_canonical().to_string(),
+            local_ip: connection.local_ip.to_canonical().to_string(),
+            tls_version: tls.map(|t| t.version.clone()).unwrap_or_default(),
+            tls_cipher: tls.map(|t| t.cipher.clone()).unwrap_or_default(),
+            client_key: connection
+                .client_key
+                .map(|k| k.to_base64url())
+                .unwrap_or_default(),
+            user_agent: connection
+                .user_agent
+                .as_deref()
+                .unwrap_or_default()
+                .chars()
+                .take(256)
+                .collect(),
+            first_seen: now,
+            last_seen: now,
+            count: 1,
+        };
+        tracing::info!(
+            account = %attempt.account,
+            login_name = %attempt.login_name,
+            protocol = %attempt.protocol,
+            mechanism = %attempt.mechanism,
+            result = %result,
+            remote_ip = %attempt.remote_ip,
+            "login attempt"
+        );
+        self.database.record(attempt).await;
+    }
+}
+
+/// The listening sockets authd serves.
+pub struct Listeners {
+    /// For imapd, submitd and webd.
+    pub auth: UnixListener,
+    /// For the admin command line.
+    pub admin: UnixListener,
+}
+
+fn resolve_uids(what: &str, users: &[postern_config::UserRef]) -> Result<Vec<u32>, StartError> {
+    users
+        .iter()
+        .map(|u| {
+            u.resolve()
+                .map_err(|e| StartError::Config(format!("{what}: {e}")))
+        })
+        .collect()
+}
+
+/// Builds the shared state: resolves caller uids, loads credentials.
+pub async fn prepare(
+    config: Config,
+    store: Store,
+) -> Result<(Arc<Shared>, std::thread::JoinHandle<()>), StartError> {
+    let mut callers: HashMap<u32, HashSet<Protocol>> = HashMap::new();
+    for (protocol, users) in [
+        (Protocol::Imap, &config.authd.imap_callers),
+        (Protocol::Submission, &config.authd.submission_callers),
+        (Protocol::Web, &config.authd.web_callers),
+    ] {
+        for uid in resolve_uids(protocol.name(), users)? {
+            callers.entry(uid).or_default().insert(protocol);
+        }
+    }
+    let mut admins: HashSet<u32> = resolve_uids("admin_users", &config.authd.admin_users)?
+        .into_iter()
+        .collect();
+    if !config.localserve {
+        admins.insert(0);
+    }
+    let limiter = FailureLimiter::new(&config.ratelimit).map_err(StartError::Config)?;
+    let secret = store.server_secret();
+    let cost = Argon2Cost {
+        memory_kib: config.authd.argon2_memory_kib,
+        iterations: config.authd.argon2_iterations,
+    };
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let passwords = PasswordChecker::new(secret, cost, parallel).map_err(StartError::Config)?;
+    let (database, thread) = Database::start(store);
+    let snapshot = database.call(|store| store.snapshot()).await?;
+    let context = ServerContext {
+        hostname: config.hostname.clone(),
+        server_secret: secret,
+    };
+    let shared = Arc::new(Shared {
+        config,
+        database,
+        snapshot: RwLock::new(Arc::new(snapshot)),
+        limiter,
+        passwords: Arc::new(passwords),
+        context,
+        callers,
+        admins,
+    });
+    Ok((shared, thread))
+}
+
+async fn cleanup(shared: &Shared) {
+    let now = unix_now();
+    match shared
+        .database
+        .call(move |store| {
+            Ok((
+                store.expire_login_attempts(now)?,
+                store.expire_web_sessions(now)?,
+            ))
+        })
+        .await
+    {
+        Ok((attempts, sessions)) => {
+            tracing::info!(
+                attempts,
+                sessions,
+                "expired login attempts and web sessions"
+            )
+        }
+        Err(e) => tracing::error!(error = %e, "cleanup failed"),
+    }
+}
+
+/// Serves both sockets until `shutdown` completes, then lets running connections finish
+/// their current request.
+pub async fn serve(
+    shared: Arc<Shared>,
+    listeners: Listeners,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let mut connections = JoinSet::new();
+    let mut cleanup_timer = tokio::time::interval(CLEANUP_INTERVAL);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = cleanup_timer.tick() => cleanup(&shared).await,
+            accepted = listeners.auth.accept() => match accepted {
+                Ok((stream, _)) if connections.len() < MAX_CONNECTIONS * 2 => {
+                    connections.spawn(auth_socket::serve_connection(shared.clone(), stream));
+                }
+                Ok(_) => tracing::warn!("too many connections; closing a new one"),
+                Err(e) => {
+                    tracing::error!(error = %e, "accept on the auth socket failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            accepted = listeners.admin.accept() => match accepted {
+                Ok((stream, _)) if connections.len() < MAX_CONNECTIONS * 2 => {
+                    connections.spawn(admin_socket::serve_connection(shared.clone(), stream));
+                }
+                Ok(_) => tracing::warn!("too many connections; closing a new one"),
+                Err(e) => {
+                    tracing::error!(error = %e, "accept on the admin socket failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    tracing::info!(connections = connections.len(), "shutting down");
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
+}

@@ -1,0 +1,452 @@
+//! Accounts, addresses, password verifiers, pending removals, and the credential
+//! snapshot.
+
+use std::collections::HashMap;
+
+use postern_ipc::AccountSummary;
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+
+use super::{
+    AccountCredentials, CredentialSnapshot, DEFAULT_DISABLED_MESSAGE, Store, StoreError, refused,
+    tls_keys,
+};
+use crate::names::{canonical_account_name, canonical_address, normalize_login_name};
+use crate::password::{CramMd5Verifier, PasswordVerifiers, ScramVerifier};
+
+/// Longest message accepted for a disabled account, in characters.
+pub const MAX_DISABLED_MESSAGE_CHARS: usize = 500;
+
+/// SHA-1 and SHA-256 output sizes: SCRAM keys have exactly these lengths.
+const SHA1_LEN: usize = 20;
+const SHA256_LEN: usize = 32;
+/// An MD5 state (four 32-bit words).
+const MD5_STATE_LEN: usize = crate::password::CRAM_MD5_STATE_LEN;
+
+fn account_exists(tx: &Transaction<'_>, account: &str) -> Result<bool, StoreError> {
+    Ok(tx
+        .query_row("SELECT 1 FROM accounts WHERE name = ?1", [account], |_| {
+            Ok(())
+        })
+        .optional()?
+        .is_some())
+}
+
+pub(super) fn require_account(tx: &Transaction<'_>, account: &str) -> Result<(), StoreError> {
+    if account_exists(tx, account)? {
+        Ok(())
+    } else {
+        Err(refused(format!("unknown account {account:?}")))
+    }
+}
+
+fn address_owner(tx: &Transaction<'_>, address: &str) -> Result<Option<String>, StoreError> {
+    Ok(tx
+        .query_row(
+            "SELECT account FROM addresses WHERE address = ?1",
+            [address],
+            |row| row.get(0),
+        )
+        .optional()?)
+}
+
+fn refuse_address_in_use(tx: &Transaction<'_>, address: &str) -> Result<(), StoreError> {
+    match address_owner(tx, address)? {
+        Some(owner) => Err(refused(format!(
+            "address {address:?} is already in use by account {owner:?}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn check_scram(what: &str, v: &ScramVerifier, key_len: usize) -> Result<(), String> {
+    if v.salt.is_empty() {
+        return Err(format!("{what} salt is empty"));
+    }
+    if v.iterations == 0 {
+        return Err(format!("{what} iteration count is 0"));
+    }
+    if v.stored_key.len() != key_len || v.server_key.len() != key_len {
+        return Err(format!("{what} keys are not {key_len} bytes"));
+    }
+    Ok(())
+}
+
+/// The shape every stored verifier must have (checked on write and on read).
+fn check_verifiers(v: &PasswordVerifiers) -> Result<(), String> {
+    if !v.argon2id.starts_with("$argon2id$") {
+        return Err("argon2id verifier is not an argon2id PHC string".to_string());
+    }
+    check_scram("scram-sha-1 verifier", &v.scram_sha1, SHA1_LEN)?;
+    check_scram("scram-sha-256 verifier", &v.scram_sha256, SHA256_LEN)?;
+    if v.cram_md5.inner.len() != MD5_STATE_LEN || v.cram_md5.outer.len() != MD5_STATE_LEN {
+        return Err(format!(
+            "cram-md5 verifier states are not {MD5_STATE_LEN} bytes"
+        ));
+    }
+    Ok(())
+}
+
+fn scram_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<(ScramVerifier, i64)> {
+    let iterations: i64 = row.get(first + 1)?;
+    Ok((
+        ScramVerifier {
+            salt: row.get(first)?,
+            iterations: 0,
+            stored_key: row.get(first + 2)?,
+            server_key: row.get(first + 3)?,
+        },
+        iterations,
+    ))
+}
+
+fn set_iterations(v: &mut ScramVerifier, raw: i64, account: &str) -> Result<(), StoreError> {
+    v.iterations = u32::try_from(raw).map_err(|_| {
+        StoreError::Corrupt(format!(
+            "account {account:?}: scram iteration count {raw} out of range"
+        ))
+    })?;
+    Ok(())
+}
+
+/// Columns of `password_verifiers` in the order [`verifiers_from_row`] reads them.
+const VERIFIER_COLUMNS: &str = "v.argon2id, \
+     v.scram_sha1_salt, v.scram_sha1_iterations, v.scram_sha1_stored_key, v.scram_sha1_server_key, \
+     v.scram_sha256_salt, v.scram_sha256_iterations, v.scram_sha256_stored_key, v.scram_sha256_server_key, \
+     v.cram_md5_inner, v.cram_md5_outer";
+
+/// The verifiers starting at column `first` (from a LEFT JOIN: absent when argon2id is
+/// NULL), with the raw iteration counts still to be range-checked.
+type RawVerifiers = (PasswordVerifiers, i64, i64);
+
+fn verifiers_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Option<RawVerifiers>> {
+    let Some(argon2id) = row.get::<_, Option<String>>(first)? else {
+        return Ok(None);
+    };
+    let (scram_sha1, it1) = scram_from_row(row, first + 1)?;
+    let (scram_sha256, it256) = scram_from_row(row, first + 5)?;
+    let cram_md5 = CramMd5Verifier {
+        inner: row.get(first + 9)?,
+        outer: row.get(first + 10)?,
+    };
+    Ok(Some((
+        PasswordVerifiers {
+            argon2id,
+            scram_sha1,
+            scram_sha256,
+            cram_md5,
+        },
+        it1,
+        it256,
+    )))
+}
+
+fn finish_verifiers(raw: RawVerifiers, account: &str) -> Result<PasswordVerifiers, StoreError> {
+    let (mut v, it1, it256) = raw;
+    set_iterations(&mut v.scram_sha1, it1, account)?;
+    set_iterations(&mut v.scram_sha256, it256, account)?;
+    check_verifiers(&v)
+        .map_err(|why| StoreError::Corrupt(format!("account {account:?}: {why}")))?;
+    Ok(v)
+}
+
+/// The disabled message as stored: `None` enabled; empty becomes the default text.
+fn disabled_message(message: Option<&str>) -> Result<Option<String>, StoreError> {
+    let Some(message) = message else {
+        return Ok(None);
+    };
+    let message = message.trim();
+    if message.is_empty() {
+        return Ok(Some(DEFAULT_DISABLED_MESSAGE.to_string()));
+    }
+    // Shown to users inside protocol lines: no line breaks or other controls.
+    if message.chars().any(char::is_control) {
+        return Err(refused(
+            "the disabled message must not contain control characters or line breaks",
+        ));
+    }
+    if message.chars().count() > MAX_DISABLED_MESSAGE_CHARS {
+        return Err(refused(format!(
+            "the disabled message must not be longer than {MAX_DISABLED_MESSAGE_CHARS} characters"
+        )));
+    }
+    Ok(Some(message.to_string()))
+}
+
+impl Store {
+    /// Everything needed to authenticate, read in one transaction.
+    pub fn snapshot(&self) -> Result<CredentialSnapshot, StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let mut snapshot = CredentialSnapshot::default();
+        {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT a.name, a.disabled, {VERIFIER_COLUMNS} FROM accounts a \
+                 LEFT JOIN password_verifiers v ON v.account = a.name"
+            ))?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let name: String = row.get(0)?;
+                let disabled: Option<String> = row.get(1)?;
+                let verifiers = match verifiers_from_row(row, 2)? {
+                    Some(raw) => Some(finish_verifiers(raw, &name)?),
+                    None => None,
+                };
+                snapshot.accounts.insert(
+                    name.clone(),
+                    AccountCredentials {
+                        name,
+                        disabled,
+                        verifiers,
+                    },
+                );
+            }
+        }
+        {
+            let mut stmt = tx.prepare("SELECT address, account FROM addresses")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                snapshot.addresses.insert(row.get(0)?, row.get(1)?);
+            }
+        }
+        for key in tls_keys::all_records(&tx, None)? {
+            snapshot.tls_keys.insert(key.fingerprint, key);
+        }
+        tx.finish()?;
+        Ok(snapshot)
+    }
+
+    /// Adds an account with its first address (both canonicalised). Refused when the
+    /// account exists, the address is in use, or an account of that name is still being
+    /// removed.
+    pub fn account_add(
+        &mut self,
+        account: &str,
+        address: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let account = canonical_account_name(account)?;
+        let address = canonical_address(address)?;
+        let tx = self.write_tx()?;
+        let pending = tx
+            .query_row(
+                "SELECT 1 FROM pending_removals WHERE name = ?1",
+                [&account],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if pending {
+            return Err(refused(format!(
+                "account {account:?} is still being removed: its mail has not been deleted yet"
+            )));
+        }
+        if account_exists(&tx, &account)? {
+            return Err(refused(format!("account {account:?} already exists")));
+        }
+        refuse_address_in_use(&tx, &address)?;
+        tx.execute(
+            "INSERT INTO accounts (name, created, disabled) VALUES (?1, ?2, NULL)",
+            params![account, now],
+        )?;
+        tx.execute(
+            "INSERT INTO addresses (address, account) VALUES (?1, ?2)",
+            params![address, account],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes an account with its addresses, verifiers, TLS keys, web sessions and login
+    /// history, in one transaction. With `await_mail_removal`, the name stays reserved
+    /// (see [`Store::pending_removals`]) until [`Store::removal_done`].
+    pub fn account_remove(
+        &mut self,
+        account: &str,
+        await_mail_removal: bool,
+    ) -> Result<(), StoreError> {
+        let account = canonical_account_name(account)?;
+        let tx = self.write_tx()?;
+        require_account(&tx, &account)?;
+        for sql in [
+            "DELETE FROM web_sessions WHERE account = ?1",
+            "DELETE FROM tls_keys WHERE account = ?1",
+            "DELETE FROM password_verifiers WHERE account = ?1",
+            "DELETE FROM addresses WHERE account = ?1",
+            "DELETE FROM login_attempts WHERE account = ?1",
+            "DELETE FROM login_attempt_failed_counts WHERE account = ?1",
+            "DELETE FROM accounts WHERE name = ?1",
+        ] {
+            tx.execute(sql, [&account])?;
+        }
+        if await_mail_removal {
+            tx.execute(
+                "INSERT OR IGNORE INTO pending_removals (name) VALUES (?1)",
+                [&account],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Accounts removed whose mail has not been deleted yet, sorted.
+    pub fn pending_removals(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM pending_removals ORDER BY name")?;
+        let names = stmt
+            .query_map([], |row| row.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(names)
+    }
+
+    /// Releases the name of a removed account once its mail is gone (no error when it is
+    /// not pending).
+    pub fn removal_done(&mut self, account: &str) -> Result<(), StoreError> {
+        let account = normalize_login_name(account);
+        self.conn
+            .execute("DELETE FROM pending_removals WHERE name = ?1", [&account])?;
+        Ok(())
+    }
+
+    /// All accounts, sorted by name, each with its addresses sorted.
+    pub fn account_list(&self) -> Result<Vec<AccountSummary>, StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let mut addresses: HashMap<String, Vec<String>> = HashMap::new();
+        {
+            let mut stmt =
+                tx.prepare("SELECT account, address FROM addresses ORDER BY account, address")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                addresses.entry(row.get(0)?).or_default().push(row.get(1)?);
+            }
+        }
+        let mut list = Vec::new();
+        {
+            let mut stmt = tx.prepare(
+                "SELECT a.name, a.created, a.disabled, \
+                 EXISTS (SELECT 1 FROM password_verifiers v WHERE v.account = a.name) \
+                 FROM accounts a ORDER BY a.name",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let name: String = row.get(0)?;
+                list.push(AccountSummary {
+                    addresses: addresses.remove(&name).unwrap_or_default(),
+                    name,
+                    created: row.get(1)?,
+                    disabled: row.get(2)?,
+                    has_password: row.get(3)?,
+                });
+            }
+        }
+        tx.finish()?;
+        Ok(list)
+    }
+
+    /// Replaces the account's password verifiers and ends all its web sessions, in one
+    /// transaction.
+    pub fn set_password(
+        &mut self,
+        account: &str,
+        verifiers: &PasswordVerifiers,
+    ) -> Result<(), StoreError> {
+        let account = canonical_account_name(account)?;
+        check_verifiers(verifiers)
+            .map_err(|why| refused(format!("invalid password verifiers: {why}")))?;
+        let v = verifiers;
+        let tx = self.write_tx()?;
+        require_account(&tx, &account)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO password_verifiers (account, argon2id, \
+             scram_sha1_salt, scram_sha1_iterations, scram_sha1_stored_key, scram_sha1_server_key, \
+             scram_sha256_salt, scram_sha256_iterations, scram_sha256_stored_key, scram_sha256_server_key, \
+             cram_md5_inner, cram_md5_outer) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                account,
+                v.argon2id,
+                v.scram_sha1.salt,
+                i64::from(v.scram_sha1.iterations),
+                v.scram_sha1.stored_key,
+                v.scram_sha1.server_key,
+                v.scram_sha256.salt,
+                i64::from(v.scram_sha256.iterations),
+                v.scram_sha256.stored_key,
+                v.scram_sha256.server_key,
+                v.cram_md5.inner,
+                v.cram_md5.outer,
+            ],
+        )?;
+        tx.execute("DELETE FROM web_sessions WHERE account = ?1", [&account])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Disables logins with a message for the user (`Some("")` stores
+    /// [`DEFAULT_DISABLED_MESSAGE`]), or enables them (`None`).
+    pub fn set_disabled(&mut self, account: &str, message: Option<&str>) -> Result<(), StoreError> {
+        let account = canonical_account_name(account)?;
+        let message = disabled_message(message)?;
+        let tx = self.write_tx()?;
+        require_account(&tx, &account)?;
+        tx.execute(
+            "UPDATE accounts SET disabled = ?2 WHERE name = ?1",
+            params![account, message],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Adds an address (canonicalised) to an existing account.
+    pub fn address_add(&mut self, address: &str, account: &str) -> Result<(), StoreError> {
+        let address = canonical_address(address)?;
+        let account = canonical_account_name(account)?;
+        let tx = self.write_tx()?;
+        require_account(&tx, &account)?;
+        refuse_address_in_use(&tx, &address)?;
+        tx.execute(
+            "INSERT INTO addresses (address, account) VALUES (?1, ?2)",
+            params![address, account],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes an address. Refused for an unknown address, for the last address of its
+    /// account, and for the login address of a TLS key.
+    pub fn address_remove(&mut self, address: &str) -> Result<(), StoreError> {
+        let address = canonical_address(address)?;
+        let tx = self.write_tx()?;
+        let Some(account) = address_owner(&tx, &address)? else {
+            return Err(refused(format!("unknown address {address:?}")));
+        };
+        let count: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM addresses WHERE account = ?1",
+            [&account],
+            |row| row.get(0),
+        )?;
+        if count <= 1 {
+            return Err(refused(format!(
+                "cannot remove the last address of account {account:?}; remove the account instead"
+            )));
+        }
+        let key: Option<(String, Vec<u8>)> = tx
+            .query_row(
+                "SELECT name, fingerprint FROM tls_keys WHERE login_address = ?1 \
+                 ORDER BY created LIMIT 1",
+                [&address],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        if let Some((name, fingerprint)) = key {
+            let fingerprint = super::blob32(fingerprint, "tls key fingerprint")?;
+            return Err(refused(format!(
+                "address {address:?} is the login address of tls public key {name:?} ({}); \
+                 remove the tls public key first",
+                postern_ipc::KeyFingerprint(fingerprint)
+            )));
+        }
+        tx.execute("DELETE FROM addresses WHERE address = ?1", [&address])?;
+        tx.commit()?;
+        Ok(())
+    }
+}
