@@ -208,14 +208,17 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(
         &config,
         format!(
-            "hostname = \"bench.test\"\ndata_dir = \"data\"\nruntime_dir = \"run\"\nlocalserve = true\n\n[authd]\nuser = {uid}\nimap_callers = [{uid}]\nadmin_users = [{uid}]\nmail_store = false\n"
+            "hostname = \"bench.test\"\ndata_dir = \"data\"\nruntime_dir = \"run\"\nlocalserve = true\n\n[authd]\nuser = {uid}\nimap_callers = [{uid}]\nsubmission_callers = []\nweb_callers = []\nadmin_users = [{uid}]\nmail_store = false\n"
         ),
     )?;
     let _authd = Running(
         Command::new(authd_binary()?)
             .arg("--config")
             .arg(&config)
-            .env("RUST_LOG", "error")
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "error".into()),
+            )
             .stdin(Stdio::null())
             .spawn()?,
     );

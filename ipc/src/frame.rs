@@ -36,6 +36,12 @@ pub enum FrameError {
     /// Could not encode the value.
     #[error("unencodable value: {0}")]
     Encode(String),
+    /// The length prefix announced more than the limit; nothing was buffered.
+    #[error("announced frame exceeds the limit of {limit} bytes")]
+    Oversized {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 fn bincode_config() -> impl bincode::config::Config {
@@ -78,7 +84,8 @@ pub fn decode_payload<T: DeserializeOwned>(payload: &[u8], limit: usize) -> Resu
 /// of type `Out` (at most `max_out` bytes).
 #[derive(Debug)]
 pub struct FrameCodec<In, Out> {
-    lengths: LengthDelimitedCodec,
+    reader: LengthDelimitedCodec,
+    writer: LengthDelimitedCodec,
     max_in: usize,
     max_out: usize,
     _types: PhantomData<fn(Out) -> In>,
@@ -87,12 +94,15 @@ pub struct FrameCodec<In, Out> {
 impl<In, Out> FrameCodec<In, Out> {
     /// A codec with the given limits for each direction.
     pub fn new(max_in: usize, max_out: usize) -> Self {
-        let lengths = LengthDelimitedCodec::builder()
-            .length_field_type::<u32>()
-            .max_frame_length(max_in.max(max_out))
-            .new_codec();
+        let lengths = |max| {
+            LengthDelimitedCodec::builder()
+                .length_field_type::<u32>()
+                .max_frame_length(max)
+                .new_codec()
+        };
         FrameCodec {
-            lengths,
+            reader: lengths(max_in),
+            writer: lengths(max_out),
             max_in,
             max_out,
             _types: PhantomData,
@@ -105,17 +115,16 @@ impl<In: DeserializeOwned, Out> Decoder for FrameCodec<In, Out> {
     type Error = FrameError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<In>, FrameError> {
-        // Refuse an oversized length prefix before buffering the frame.
-        if src.len() >= 4 {
-            let announced = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize;
-            if announced > self.max_in {
-                return Err(FrameError::TooLarge {
-                    size: announced,
-                    limit: self.max_in,
-                });
+        // The length codec keeps state between calls (it consumes the prefix first) and
+        // refuses an oversized prefix before buffering the frame.
+        let frame = self.reader.decode(src).map_err(|e| {
+            if e.kind() == io::ErrorKind::InvalidData {
+                FrameError::Oversized { limit: self.max_in }
+            } else {
+                FrameError::Io(e)
             }
-        }
-        match self.lengths.decode(src)? {
+        })?;
+        match frame {
             Some(frame) => decode_payload(&frame, self.max_in).map(Some),
             None => Ok(None),
         }
@@ -127,7 +136,7 @@ impl<In, Out: Serialize> Encoder<Out> for FrameCodec<In, Out> {
 
     fn encode(&mut self, item: Out, dst: &mut BytesMut) -> Result<(), FrameError> {
         let payload = encode_payload(&item, self.max_out)?;
-        self.lengths.encode(Bytes::from(payload), dst)?;
+        self.writer.encode(Bytes::from(payload), dst)?;
         Ok(())
     }
 }
@@ -164,8 +173,36 @@ mod tests {
         let mut buf = BytesMut::from(&[0xffu8, 0xff, 0xff, 0xff][..]);
         assert!(matches!(
             codec().decode(&mut buf),
-            Err(FrameError::TooLarge { .. })
+            Err(FrameError::Oversized { limit: 1024 })
         ));
+    }
+
+    #[test]
+    fn a_frame_arriving_in_pieces_decodes() {
+        let mut writer: FrameCodec<AuthResponse, AuthRequest> = FrameCodec::new(1024, 1024);
+        let mut whole = BytesMut::new();
+        let req = AuthRequest::ResolveAddress {
+            address: "someone@example.org".into(),
+        };
+        writer.encode(req.clone(), &mut whole).unwrap();
+        writer.encode(AuthRequest::SaslAbort, &mut whole).unwrap();
+        for split in 1..whole.len() {
+            let mut reader = codec();
+            let mut buf = BytesMut::from(&whole[..split]);
+            let mut got = Vec::new();
+            while let Some(item) = reader.decode(&mut buf).unwrap() {
+                got.push(item);
+            }
+            buf.extend_from_slice(&whole[split..]);
+            while let Some(item) = reader.decode(&mut buf).unwrap() {
+                got.push(item);
+            }
+            assert_eq!(
+                got,
+                vec![req.clone(), AuthRequest::SaslAbort],
+                "split at {split}"
+            );
+        }
     }
 
     #[test]
