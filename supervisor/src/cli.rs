@@ -1,0 +1,227 @@
+//! The command line: clap types for every `postern` command. Parsing only; the commands
+//! themselves live in [`crate::admin`] and [`crate::localserve`].
+#![forbid(unsafe_code)]
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// How many login attempts `postern loginattempts` shows without `--all` or `--limit`.
+pub const DEFAULT_LOGIN_ATTEMPTS: u32 = 10;
+
+/// `postern`: the mail server's supervisor, `localserve` and admin command line.
+#[derive(Debug, Parser)]
+#[command(name = "postern", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Config file [default: $POSTERN_CONFIG, else /etc/postern/postern.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Add, remove, list and change accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Add and remove addresses of accounts.
+    #[command(subcommand)]
+    Address(AddressCommand),
+    /// Register TLS client certificates' public keys for logins without a password.
+    #[command(subcommand)]
+    Tlspubkey(TlsPublicKeyCommand),
+    /// Show the login history, newest first.
+    Loginattempts(LoginAttemptsArgs),
+    /// List and lift blocks of the failed-login limiter.
+    #[command(subcommand)]
+    Ratelimit(RateLimitCommand),
+    /// Run postern as the current user for trying it and testing mail clients.
+    Localserve(LocalserveArgs),
+}
+
+/// `postern account …`
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create an account with its first address (set a password afterwards).
+    Add {
+        /// New account name.
+        account: String,
+        /// Its first email address.
+        address: String,
+    },
+    /// Remove an account: its logins stop at once and its data is removed.
+    Rm {
+        /// Account name.
+        account: String,
+    },
+    /// List all accounts.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set an account's password: asked twice on a terminal, else one line from stdin.
+    Password {
+        /// Account name.
+        account: String,
+    },
+    /// Refuse all logins to an account, with a message shown to its user.
+    Disable {
+        /// Account name.
+        account: String,
+        /// Reason shown to the user.
+        #[arg(long, value_name = "TEXT")]
+        message: Option<String>,
+    },
+    /// Allow logins to a disabled account again.
+    Enable {
+        /// Account name.
+        account: String,
+    },
+}
+
+/// `postern address …`
+#[derive(Debug, Subcommand)]
+pub enum AddressCommand {
+    /// Add an address to an account.
+    Add {
+        /// The new email address.
+        address: String,
+        /// Account it delivers to and logs in to.
+        account: String,
+    },
+    /// Remove an address.
+    Rm {
+        /// The email address.
+        address: String,
+    },
+}
+
+/// `postern tlspubkey …`
+#[derive(Debug, Subcommand)]
+pub enum TlsPublicKeyCommand {
+    /// Register the public key of a TLS client certificate; prints its fingerprint.
+    Add {
+        /// Account the key logs in to.
+        account: String,
+        /// Address the key logs in as (one of the account's).
+        login_address: String,
+        /// PEM file with the certificate (its first CERTIFICATE block is used).
+        #[arg(value_name = "CERT.pem")]
+        certificate: PathBuf,
+        /// Name for the key [default: the certificate's common name].
+        #[arg(long)]
+        name: Option<String>,
+        /// Do not greet IMAP clients using this key with PREAUTH.
+        #[arg(long)]
+        no_imap_preauth: bool,
+    },
+    /// List registered keys, of one account or of all.
+    List {
+        /// Only this account's keys.
+        account: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a key by its fingerprint.
+    Rm {
+        /// The fingerprint as listed (base64url).
+        fingerprint: String,
+    },
+}
+
+/// `postern loginattempts [ACCOUNT] [--all] [--limit N]`
+#[derive(Debug, Args)]
+pub struct LoginAttemptsArgs {
+    /// Only this account's attempts.
+    pub account: Option<String>,
+    /// Show the whole history instead of the newest ones.
+    #[arg(long, conflicts_with = "limit")]
+    pub all: bool,
+    /// Show the newest N attempts.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_LOGIN_ATTEMPTS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl LoginAttemptsArgs {
+    /// The limit to ask authd for: `None` for everything.
+    pub fn effective_limit(&self) -> Option<u32> {
+        if self.all { None } else { Some(self.limit) }
+    }
+}
+
+/// `postern ratelimit …`
+#[derive(Debug, Subcommand)]
+pub enum RateLimitCommand {
+    /// List the networks the failed-login limiter refuses now.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lift the blocks of one IP address (all its networks), or all blocks.
+    Clear {
+        /// The client's IP address; without it, every block is lifted.
+        address: Option<IpAddr>,
+    },
+}
+
+/// `postern localserve [--dir DIR]`
+#[derive(Debug, Args)]
+pub struct LocalserveArgs {
+    /// Config and data directory [default: $XDG_DATA_HOME/postern-localserve, else
+    /// ~/.local/share/postern-localserve]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn loginattempts_limits() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args);
+        let Ok(Cli {
+            command: Command::Loginattempts(a),
+            ..
+        }) = parse(&["postern", "loginattempts"])
+        else {
+            panic!("parse failed")
+        };
+        assert_eq!(a.effective_limit(), Some(DEFAULT_LOGIN_ATTEMPTS));
+        let Ok(Cli {
+            command: Command::Loginattempts(a),
+            ..
+        }) = parse(&["postern", "loginattempts", "bob", "--all"])
+        else {
+            panic!("parse failed")
+        };
+        assert_eq!(a.effective_limit(), None);
+        assert_eq!(a.account.as_deref(), Some("bob"));
+        assert!(parse(&["postern", "loginattempts", "--all", "--limit", "3"]).is_err());
+        assert!(parse(&["postern", "loginattempts", "--limit", "0"]).is_err());
+    }
+
+    #[test]
+    fn config_is_global() {
+        let cli = Cli::try_parse_from(["postern", "account", "list", "--config", "/x.toml"])
+            .expect("parses");
+        assert_eq!(cli.config, Some(PathBuf::from("/x.toml")));
+    }
+}

@@ -1,0 +1,49 @@
+//! postern's supervisor crate: the `postern` command, which is the admin command line
+//! (over authd's admin socket) and `postern localserve` (every daemon as the current
+//! user, for trying postern). The root supervisor (`postern serve`) joins it later.
+#![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod admin;
+pub mod cli;
+pub mod daemons;
+pub mod localserve;
+pub mod output;
+pub mod password;
+pub mod tls;
+
+use anyhow::Context;
+use postern_config::Config;
+
+use crate::cli::{Cli, Command};
+
+/// Runs a parsed command line. An error is meant to be printed as one line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Localserve(args) => {
+            init_logging();
+            localserve::run(args.dir)
+        }
+        command => {
+            let config_path = Config::path_from(cli.config.as_deref());
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(admin::run(&config_path, command))
+        }
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`), coloured only on a
+/// terminal.
+fn init_logging() {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}

@@ -1,0 +1,538 @@
+//! `postern localserve`: postern as the current user, for trying it and for testing mail
+//! clients. One directory holds the config, the data, the sockets and a self-signed
+//! certificate; the daemons run as children, on the standard ports + 1000 of 127.0.0.1,
+//! and stop together on Ctrl-C or SIGTERM.
+#![forbid(unsafe_code)]
+
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, anyhow, bail};
+use nix::fcntl::{Flock, FlockArg};
+use postern_config::{Config, UserRef};
+use postern_ipc::Secret;
+use postern_ipc::admin::AdminRequest;
+use tokio::signal::unix::{SignalKind, signal};
+
+use postern_ipc::client::ClientError;
+
+use crate::admin::{Admin, connect_error};
+use crate::daemons::{self, Children, DAEMONS, LISTENERS};
+use crate::tls;
+
+/// The account localserve creates.
+pub const ACCOUNT: &str = "postern";
+/// Its address.
+pub const ADDRESS: &str = "postern@localhost";
+/// Its password, printed at start.
+pub const PASSWORD: &str = "postern-local";
+/// Added to each standard port, so that no privilege is needed to bind.
+pub const PORT_OFFSET: u16 = 1000;
+/// How long authd may take to answer on its admin socket after start.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Name of the directory below `$XDG_DATA_HOME` (or `~/.local/share`).
+pub const DIR_NAME: &str = "postern-localserve";
+/// Longest path a Unix socket address can hold (`sun_path` less its NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// The files in a localserve directory.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    /// The directory itself (absolute).
+    pub dir: PathBuf,
+    /// `DIR/postern.toml`.
+    pub config: PathBuf,
+    /// `DIR/tls/cert.pem`, self-signed for localhost.
+    pub certificate: PathBuf,
+    /// `DIR/tls/key.pem`, mode 0600.
+    pub private_key: PathBuf,
+    /// `DIR/localserve.lock`, held while localserve runs.
+    pub lock: PathBuf,
+}
+
+impl Layout {
+    /// The layout of `dir`, made absolute against the current directory.
+    pub fn new(dir: &Path) -> anyhow::Result<Layout> {
+        let dir = std::path::absolute(dir)
+            .with_context(|| format!("cannot resolve {}", dir.display()))?;
+        if dir.to_str().is_none() {
+            bail!(
+                "the localserve directory {} is not valid UTF-8",
+                dir.display()
+            );
+        }
+        Ok(Layout {
+            config: dir.join("postern.toml"),
+            certificate: dir.join("tls").join("cert.pem"),
+            private_key: dir.join("tls").join("key.pem"),
+            lock: dir.join("localserve.lock"),
+            dir,
+        })
+    }
+}
+
+/// `$XDG_DATA_HOME/postern-localserve`, else `~/.local/share/postern-localserve`.
+pub fn default_dir() -> anyhow::Result<PathBuf> {
+    if let Some(data) = std::env::var_os("XDG_DATA_HOME").map(PathBuf::from)
+        && data.is_absolute()
+    {
+        return Ok(data.join(DIR_NAME));
+    }
+    match std::env::var_os("HOME").map(PathBuf::from) {
+        Some(home) if home.is_absolute() => Ok(home.join(".local/share").join(DIR_NAME)),
+        _ => bail!("neither XDG_DATA_HOME nor HOME is set to an absolute path; give --dir"),
+    }
+}
+
+/// The config localserve writes on first start: every daemon and every caller is the
+/// current user.
+pub fn initial_config(layout: &Layout, uid: u32) -> Config {
+    let mut config = Config::new(
+        "localhost",
+        &layout.dir.join("data"),
+        &layout.dir.join("run"),
+    );
+    config.localserve = true;
+    config.authd.user = UserRef::Uid(uid);
+    config.authd.imap_callers = vec![UserRef::Uid(uid)];
+    config.authd.submission_callers = vec![UserRef::Uid(uid)];
+    config.authd.web_callers = vec![UserRef::Uid(uid)];
+    config.authd.admin_users = vec![UserRef::Uid(uid)];
+    // No imapd yet, so no mail store to confirm account removals.
+    config.authd.mail_store = false;
+    config
+}
+
+/// Creates what is missing in the localserve directory (the directory, the config, the
+/// certificate and key) and returns the config to run with.
+pub fn prepare(layout: &Layout, uid: u32, now_unix: i64) -> anyhow::Result<Config> {
+    ensure_dir(layout)?;
+
+    if !layout.config.exists() {
+        let config = initial_config(layout, uid);
+        let text = config.to_toml();
+        if text.is_empty() {
+            bail!("cannot express the localserve config as TOML");
+        }
+        let text = format!(
+            "# Written by `postern localserve` at its first start; used again at every start.\n\
+             # Remove the whole directory to start afresh.\n\n{text}"
+        );
+        write_file(&layout.config, text.as_bytes(), 0o600)?;
+        tracing::info!(config = %layout.config.display(), "wrote the config");
+    }
+    let config = Config::load(&layout.config)?;
+    if !config.localserve {
+        bail!(
+            "{} does not say `localserve = true`; localserve runs only with its own config",
+            layout.config.display()
+        );
+    }
+    for socket in [config.admin_socket(), config.auth_socket()] {
+        let len = socket.as_os_str().len();
+        if len > MAX_SOCKET_PATH {
+            bail!(
+                "the socket path {} is {len} bytes, more than a Unix socket can hold \
+                 ({MAX_SOCKET_PATH}); choose a shorter --dir",
+                socket.display()
+            );
+        }
+    }
+    create_private_dir(&config.data_dir)?;
+
+    if !layout.certificate.exists() || !layout.private_key.exists() {
+        if let Some(tls_dir) = layout.certificate.parent() {
+            create_private_dir(tls_dir)?;
+        }
+        let made = tls::self_signed_localhost(now_unix)?;
+        write_file(&layout.private_key, made.private_key_pem.as_bytes(), 0o600)?;
+        write_file(&layout.certificate, made.certificate_pem.as_bytes(), 0o644)?;
+        tracing::info!(
+            certificate = %layout.certificate.display(),
+            "made a self-signed certificate for localhost"
+        );
+    }
+    Ok(config)
+}
+
+/// Creates the localserve directory (mode 0700) unless it exists.
+fn ensure_dir(layout: &Layout) -> anyhow::Result<()> {
+    match std::fs::metadata(&layout.dir) {
+        Ok(m) if !m.is_dir() => bail!("{} exists and is not a directory", layout.dir.display()),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            create_private_dir(&layout.dir)?;
+            tracing::info!(dir = %layout.dir.display(), "created the localserve directory");
+            Ok(())
+        }
+        Err(e) => bail!("cannot use {}: {e}", layout.dir.display()),
+    }
+}
+
+/// Creates `dir` (and missing parents) with mode 0700; an existing one is left as it is.
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
+}
+
+/// Writes `path` whole with `mode`, through a temporary file renamed into place.
+fn write_file(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| anyhow!("{} has no file name", path.display()))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Takes the directory's lock, so that two localserves never share one directory.
+fn lock(layout: &Layout) -> anyhow::Result<Flock<File>> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&layout.lock)
+        .with_context(|| format!("cannot open {}", layout.lock.display()))?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+        if errno == nix::errno::Errno::EWOULDBLOCK {
+            anyhow!(
+                "another postern localserve is running with {}",
+                layout.dir.display()
+            )
+        } else {
+            anyhow!("cannot lock {}: {errno}", layout.lock.display())
+        }
+    })
+}
+
+/// Runs localserve in `dir` (or the default directory) until Ctrl-C or SIGTERM.
+pub fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let dir = match dir {
+        Some(d) => d,
+        None => default_dir()?,
+    };
+    let layout = Layout::new(&dir)?;
+    let uid = nix::unistd::getuid().as_raw();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    ensure_dir(&layout)?;
+    let _lock = lock(&layout)?;
+    let config = prepare(&layout, uid, now)?;
+    let binaries = DAEMONS
+        .iter()
+        .map(|d| daemons::locate(d).map(|path| (*d, path)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+
+    // One thread: the children's parent-death signal is tied to the thread that forks
+    // them, which must live as long as we do.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(supervise(&layout, &config, uid, &binaries))
+}
+
+/// Starts the daemons, prepares the account, prints the banner and waits for a signal or
+/// a child's death; then stops every child.
+async fn supervise(
+    layout: &Layout,
+    config: &Config,
+    uid: u32,
+    binaries: &[(daemons::Daemon, PathBuf)],
+) -> anyhow::Result<()> {
+    let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut sighup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    let mut children = Children::new();
+
+    let outcome = tokio::select! {
+        result = start_and_wait(layout, config, uid, binaries, &mut children) => result,
+        _ = sigint.recv() => {
+            tracing::info!("SIGINT received, stopping");
+            Ok(())
+        }
+        _ = sigterm.recv() => {
+            tracing::info!("SIGTERM received, stopping");
+            Ok(())
+        }
+        _ = sighup.recv() => {
+            tracing::info!("SIGHUP received (terminal gone?), stopping");
+            Ok(())
+        }
+    };
+    for exit in children.stop_all().await {
+        tracing::info!(daemon = exit.name, "stopped ({})", exit.describe());
+    }
+    outcome
+}
+
+/// Starts every daemon and returns only with an error: when start-up fails or a child
+/// exits by itself.
+async fn start_and_wait(
+    layout: &Layout,
+    config: &Config,
+    uid: u32,
+    binaries: &[(daemons::Daemon, PathBuf)],
+    children: &mut Children,
+) -> anyhow::Result<()> {
+    let config_arg = layout.config.as_os_str();
+    for (daemon, path) in binaries {
+        let pid = children.spawn(daemon.name, path, &["--config".as_ref(), config_arg])?;
+        tracing::info!(daemon = daemon.name, pid, binary = %path.display(), "started");
+    }
+    let admin_socket = config.admin_socket();
+    let mut admin = tokio::select! {
+        ready = wait_ready(&admin_socket) => ready?,
+        exit = children.unexpected_exit() => bail!(
+            "{} exited during start-up ({}); its log is above",
+            exit.name,
+            exit.describe()
+        ),
+    };
+    let account = ensure_account(&mut admin).await?;
+    drop(admin);
+    let _ = crate::output::emit(&banner(layout, uid, &account));
+
+    let exit = children.unexpected_exit().await;
+    bail!(
+        "{} exited unexpectedly ({}); stopping localserve",
+        exit.name,
+        exit.describe()
+    )
+}
+
+/// Polls the admin socket until authd answers the greeting, for up to
+/// [`READY_TIMEOUT`]. Only a failure to connect is retried; a refused greeting is final.
+pub async fn wait_ready(socket: &Path) -> anyhow::Result<Admin> {
+    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+    loop {
+        match Admin::connect_raw(socket).await {
+            Ok(admin) => return Ok(admin),
+            Err(ClientError::Connect { source, .. }) if tokio::time::Instant::now() >= deadline => {
+                bail!(
+                    "authd did not answer on {} within {} s: {source}",
+                    socket.display(),
+                    READY_TIMEOUT.as_secs()
+                )
+            }
+            Err(ClientError::Connect { .. }) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(e) => return Err(connect_error(&socket.display().to_string(), e)),
+        }
+    }
+}
+
+/// What localserve found or did about its account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountState {
+    /// Made now, with the password [`PASSWORD`].
+    Created,
+    /// Existed without a password; [`PASSWORD`] was set.
+    PasswordSet,
+    /// Existed with a password, which was left alone.
+    Existing,
+}
+
+/// Makes the account [`ACCOUNT`] with [`ADDRESS`] and [`PASSWORD`] unless it exists;
+/// sets the password if the account has none.
+pub async fn ensure_account(admin: &mut Admin) -> anyhow::Result<AccountState> {
+    let accounts = admin.accounts().await?;
+    let state = match accounts.iter().find(|a| a.name == ACCOUNT) {
+        None => {
+            admin
+                .call_done(AdminRequest::AccountAdd {
+                    account: ACCOUNT.into(),
+                    address: ADDRESS.into(),
+                })
+                .await
+                .with_context(|| format!("cannot create the account {ACCOUNT}"))?;
+            AccountState::Created
+        }
+        Some(a) if !a.has_password => AccountState::PasswordSet,
+        Some(_) => return Ok(AccountState::Existing),
+    };
+    admin
+        .call_done(AdminRequest::AccountSetPassword {
+            account: ACCOUNT.into(),
+            password: Secret(PASSWORD.into()),
+        })
+        .await
+        .with_context(|| format!("cannot set the password of {ACCOUNT}"))?;
+    tracing::info!(account = ACCOUNT, "account ready");
+    Ok(state)
+}
+
+/// The text printed once everything runs.
+pub fn banner(layout: &Layout, uid: u32, account: &AccountState) -> String {
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| format!("{} (uid {uid})", u.name))
+        .unwrap_or_else(|| format!("uid {uid}"));
+    let config = layout.config.display();
+    let password = match account {
+        AccountState::Existing => format!("{PASSWORD} (unless changed since it was set)"),
+        _ => PASSWORD.to_string(),
+    };
+    let mut text = format!(
+        "\npostern localserve is running.\n\
+         Every daemon runs as {user}: there is NO privilege separation of users.\n\
+         Use it to try postern and to test mail clients, not to serve real mail.\n\
+         \n\
+         account   {ACCOUNT}\n\
+         address   {ADDRESS}\n\
+         password  {password}\n\
+         \n\
+         config       {config}\n\
+         admin CLI    postern --config {config} account list\n"
+    );
+    if let Some(exe) = postern_not_on_path() {
+        text.push_str(&format!("             (postern is {})\n", exe.display()));
+    }
+    text.push_str(&format!(
+        "certificate  {} (self-signed for localhost)\n\nlisteners:\n",
+        layout.certificate.display()
+    ));
+    let dirs = daemons::search_dirs();
+    let mut table = crate::output::Table::new(&["SERVICE", "ADDRESS", "STATE"]);
+    for l in LISTENERS {
+        let available = daemons::known_daemon(l.daemon).is_some()
+            && daemons::find_in(l.daemon, &dirs).is_some();
+        table.row(vec![
+            l.service.to_string(),
+            format!("127.0.0.1:{}", l.port + PORT_OFFSET),
+            if available {
+                if l.implicit_tls {
+                    "TLS"
+                } else {
+                    "plain/STARTTLS"
+                }
+                .to_string()
+            } else {
+                format!("not available yet (needs {})", l.daemon)
+            },
+        ]);
+    }
+    for line in table.render().lines() {
+        text.push_str("  ");
+        text.push_str(line);
+        text.push('\n');
+    }
+    text.push_str("\nCtrl-C stops all daemons.\n");
+    text
+}
+
+/// The running executable, when `postern` on `$PATH` is another file (or none), so the
+/// banner can say which binary the admin CLI command means.
+fn postern_not_on_path() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|d| d.join("postern"))
+            .find(|p| p.is_file())
+    });
+    let same =
+        on_path.is_some_and(|p| std::fs::canonicalize(p).ok() == std::fs::canonicalize(&exe).ok());
+    if same { None } else { Some(exe) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn first_start_creates_then_reuses() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::new(&tmp.path().join("ls")).unwrap();
+        let config = prepare(&layout, 4242, 1_790_000_000).unwrap();
+        assert_eq!(mode(&layout.dir), 0o700);
+        assert_eq!(mode(&layout.private_key), 0o600);
+        assert_eq!(mode(&layout.config), 0o600);
+        assert!(config.localserve);
+        assert!(!config.authd.mail_store);
+        assert_eq!(config.hostname, "localhost");
+        assert_eq!(config.authd.admin_users, vec![UserRef::Uid(4242)]);
+        assert_eq!(config.authd.web_callers, vec![UserRef::Uid(4242)]);
+        assert_eq!(config.data_dir, layout.dir.join("data"));
+        assert_eq!(config.admin_socket(), layout.dir.join("run/admin.sock"));
+        let cert = std::fs::read(&layout.certificate).unwrap();
+        let key = std::fs::read(&layout.private_key).unwrap();
+
+        let again = prepare(&layout, 4242, 1_790_000_000).unwrap();
+        assert_eq!(again, config);
+        assert_eq!(std::fs::read(&layout.certificate).unwrap(), cert);
+        assert_eq!(std::fs::read(&layout.private_key).unwrap(), key);
+
+        // The lock keeps a second localserve out.
+        let held = lock(&layout).unwrap();
+        let second = lock(&layout).unwrap_err().to_string();
+        assert!(second.contains("another postern localserve"), "{second}");
+        drop(held);
+        assert!(lock(&layout).is_ok());
+    }
+
+    #[test]
+    fn refuses_a_config_that_is_not_localserve() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::new(tmp.path()).unwrap();
+        let config = Config::new("mail.example.org", Path::new("/d"), Path::new("/r"));
+        std::fs::write(&layout.config, config.to_toml()).unwrap();
+        let err = prepare(&layout, 1, 0).unwrap_err().to_string();
+        assert!(err.contains("localserve = true"), "{err}");
+    }
+
+    #[test]
+    fn refuses_socket_paths_too_long() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::new(&tmp.path().join("d".repeat(100))).unwrap();
+        let err = prepare(&layout, 1, 0).unwrap_err().to_string();
+        assert!(err.contains("shorter --dir"), "{err}");
+    }
+
+    #[test]
+    fn banner_marks_missing_daemons() {
+        let layout = Layout::new(Path::new("/srv/ls")).unwrap();
+        let text = banner(&layout, 0, &AccountState::Created);
+        assert!(text.contains("NO privilege separation"));
+        assert!(text.contains("postern --config /srv/ls/postern.toml account list"));
+        assert!(text.contains("password  postern-local\n"));
+        let ports: Vec<u16> = LISTENERS.iter().map(|l| l.port + PORT_OFFSET).collect();
+        assert_eq!(ports, [1143, 1993, 1587, 1465, 1080]);
+        for l in LISTENERS {
+            let port = l.port + PORT_OFFSET;
+            let line = text
+                .lines()
+                .find(|line| line.contains(&format!("127.0.0.1:{port}")))
+                .unwrap_or_else(|| panic!("no line for {port} in {text}"));
+            if daemons::known_daemon(l.daemon).is_none() {
+                assert!(line.contains("not available yet"), "{line}");
+            }
+        }
+    }
+}
