@@ -17,7 +17,7 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/postern/postern.toml";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config {path}: {source}")]
+    #[error("cannot read config {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
