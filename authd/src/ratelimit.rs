@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 
 use postern_config::{Network, RateLimitConfig};
-use postern_ipc::RateLimitBlock;
+use postern_ipc::{LoginResult, RateLimitBlock};
 
 /// Prefix lengths of the three levels for IPv4.
 pub const IPV4_PREFIXES: [u8; 3] = [32, 26, 21];
@@ -153,6 +153,18 @@ impl FailureLimiter {
             for w in 0..WINDOWS.len() {
                 entry.add(w, now, 1);
             }
+        }
+    }
+
+    /// Counts the result of a login from `ip`: a success clears the address, a wrong
+    /// credential counts against it, anything else (malformed, aborted) does not count.
+    pub fn record_result(&self, ip: IpAddr, result: LoginResult, now: i64) {
+        match result {
+            LoginResult::Ok => self.record_success(ip, now),
+            LoginResult::BadCredentials
+            | LoginResult::UnknownUser
+            | LoginResult::BadChannelBinding => self.record_failure(ip, now),
+            _ => {}
         }
     }
 

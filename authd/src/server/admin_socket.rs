@@ -12,7 +12,6 @@ use postern_ipc::peer::PeerCredentials;
 use postern_ipc::{FrameCodec, KeyFingerprint};
 use tokio::net::UnixStream;
 use tokio_util::codec::Framed;
-use tracing::Instrument as _;
 
 use super::{Shared, unix_now};
 use crate::names::canonical_address;
@@ -21,55 +20,38 @@ use crate::store::TlsKeyRecord;
 use crate::tls_key::parse_certificate;
 
 /// Serves the admin command line until it closes.
-pub async fn serve_connection(shared: Arc<Shared>, stream: UnixStream) {
-    let peer = match PeerCredentials::of(&stream) {
-        Ok(peer) => peer,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read peer credentials; closing");
-            return;
-        }
-    };
-    let span = tracing::info_span!(
-        "admin",
-        daemon = "authd",
-        peer_uid = peer.uid,
-        peer_pid = peer.pid
+pub async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, peer: PeerCredentials) {
+    let mut framed = Framed::new(
+        stream,
+        FrameCodec::<AdminRequest, AdminResponse>::new(
+            MAX_ADMIN_REQUEST_FRAME,
+            MAX_ADMIN_RESPONSE_FRAME,
+        ),
     );
-    async move {
-        let mut framed = Framed::new(
-            stream,
-            FrameCodec::<AdminRequest, AdminResponse>::new(
-                MAX_ADMIN_REQUEST_FRAME,
-                MAX_ADMIN_RESPONSE_FRAME,
-            ),
-        );
-        if !shared.admins.contains(&peer.uid) {
-            tracing::warn!("uid may not use the admin socket; refusing");
-            let _ = framed
-                .send(AdminResponse::Error(format!(
-                    "permission denied: uid {} may not use the admin socket",
-                    peer.uid
-                )))
-                .await;
-            return;
-        }
-        while let Some(frame) = framed.next().await {
-            let request = match frame {
-                Ok(request) => request,
-                Err(e) => {
-                    tracing::warn!(error = %e, "bad frame; closing this connection");
-                    return;
-                }
-            };
-            let response = handle(&shared, request).await;
-            if let Err(e) = framed.send(response).await {
-                tracing::warn!(error = %e, "cannot answer; closing this connection");
+    if !shared.admins.contains(&peer.uid) {
+        tracing::warn!("uid may not use the admin socket; refusing");
+        let _ = framed
+            .send(AdminResponse::Error(format!(
+                "permission denied: uid {} may not use the admin socket",
+                peer.uid
+            )))
+            .await;
+        return;
+    }
+    while let Some(frame) = framed.next().await {
+        let request = match frame {
+            Ok(request) => request,
+            Err(e) => {
+                tracing::warn!(error = %e, "bad frame; closing this connection");
                 return;
             }
+        };
+        let response = handle(&shared, request).await;
+        if let Err(e) = framed.send(response).await {
+            tracing::warn!(error = %e, "cannot answer; closing this connection");
+            return;
         }
     }
-    .instrument(span)
-    .await
 }
 
 async fn handle(shared: &Shared, request: AdminRequest) -> AdminResponse {

@@ -19,7 +19,6 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 use tokio::net::UnixStream;
 use tokio_util::codec::Framed;
-use tracing::Instrument as _;
 
 use super::{Shared, unix_now};
 use crate::names::canonical_address;
@@ -43,51 +42,34 @@ struct Session {
 }
 
 /// Serves one protocol daemon's connection until it closes or misbehaves.
-pub async fn serve_connection(shared: Arc<Shared>, stream: UnixStream) {
-    let peer = match PeerCredentials::of(&stream) {
-        Ok(peer) => peer,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read peer credentials; closing");
-            return;
-        }
-    };
-    let span = tracing::info_span!(
-        "auth",
-        daemon = "authd",
-        peer_uid = peer.uid,
-        peer_pid = peer.pid
+pub async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, peer: PeerCredentials) {
+    let protocols = shared.callers.get(&peer.uid).cloned().unwrap_or_default();
+    let mut framed = Framed::new(
+        stream,
+        FrameCodec::new(MAX_AUTH_REQUEST_FRAME, MAX_AUTH_RESPONSE_FRAME),
     );
-    async move {
-        let protocols = shared.callers.get(&peer.uid).cloned().unwrap_or_default();
-        let mut framed = Framed::new(
-            stream,
-            FrameCodec::new(MAX_AUTH_REQUEST_FRAME, MAX_AUTH_RESPONSE_FRAME),
-        );
-        let mut session = Session {
-            shared,
-            protocols,
-            exchange: None,
-        };
-        if session.protocols.is_empty() {
-            tracing::warn!("uid may not use the auth socket; refusing");
-            let _ = framed
-                .send(AuthResponse::Error(RequestError::NotPermitted(format!(
-                    "uid {} may not use the auth socket",
-                    peer.uid
-                ))))
-                .await;
-            return;
-        }
-        serve_requests(&mut session, &mut framed).await;
-        if let Some(exchange) = session.exchange.take() {
-            // The daemon went away mid-exchange: the client's attempt ends as aborted.
-            let mut exchange = exchange;
-            let outcome = exchange.sasl.abort();
-            session.finish(&exchange, outcome).await;
-        }
+    let mut session = Session {
+        shared,
+        protocols,
+        exchange: None,
+    };
+    if session.protocols.is_empty() {
+        tracing::warn!("uid may not use the auth socket; refusing");
+        let _ = framed
+            .send(AuthResponse::Error(RequestError::NotPermitted(format!(
+                "uid {} may not use the auth socket",
+                peer.uid
+            ))))
+            .await;
+        return;
     }
-    .instrument(span)
-    .await
+    serve_requests(&mut session, &mut framed).await;
+    if let Some(exchange) = session.exchange.take() {
+        // The daemon went away mid-exchange: the client's attempt ends as aborted.
+        let mut exchange = exchange;
+        let outcome = exchange.sasl.abort();
+        session.finish(&exchange, outcome).await;
+    }
 }
 
 async fn serve_requests(session: &mut Session, framed: &mut Connection) {
@@ -121,14 +103,6 @@ fn token_hash(token: &str) -> [u8; 32] {
 
 fn new_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes(WEB_TOKEN_BYTES))
-}
-
-/// Failures that count against the client's network in the limiter.
-fn counts_as_failure(result: LoginResult) -> bool {
-    matches!(
-        result,
-        LoginResult::BadCredentials | LoginResult::UnknownUser | LoginResult::BadChannelBinding
-    )
 }
 
 impl Session {
@@ -326,17 +300,9 @@ impl Session {
         }
         let result = outcome.login_result();
         let now = unix_now();
-        match result {
-            LoginResult::Ok => self
-                .shared
-                .limiter
-                .record_success(connection.remote_ip, now),
-            r if counts_as_failure(r) => self
-                .shared
-                .limiter
-                .record_failure(connection.remote_ip, now),
-            _ => {}
-        }
+        self.shared
+            .limiter
+            .record_result(connection.remote_ip, result, now);
         self.shared
             .record_attempt(
                 connection,
@@ -516,17 +482,9 @@ impl Session {
                 LoginResult::UnknownUser,
             ),
         };
-        match result {
-            LoginResult::Ok => self
-                .shared
-                .limiter
-                .record_success(connection.remote_ip, now),
-            r if counts_as_failure(r) => self
-                .shared
-                .limiter
-                .record_failure(connection.remote_ip, now),
-            _ => {}
-        }
+        self.shared
+            .limiter
+            .record_result(connection.remote_ip, result, now);
         let account = match &reply {
             WebSessionReply::Valid { account, .. } => Some(account.clone()),
             _ => None,

@@ -11,9 +11,11 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use postern_config::Config;
+use postern_ipc::peer::PeerCredentials;
 use postern_ipc::{ConnectionInfo, KeyFingerprint, LoginAttempt, LoginResult, Protocol};
-use tokio::net::UnixListener;
+use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 
 use crate::password::Argon2Cost;
 use crate::ratelimit::FailureLimiter;
@@ -24,7 +26,7 @@ use password_check::PasswordChecker;
 
 /// How often expired login attempts and web sessions are deleted.
 pub const CLEANUP_INTERVAL: Duration = Duration::from_secs(3600);
-/// Connections served at once per socket; more wait in the backlog.
+/// Connections served at once; more are closed.
 pub const MAX_CONNECTIONS: usize = 1024;
 
 /// Why authd could not start.
@@ -248,6 +250,49 @@ async fn cleanup(shared: &Shared) {
     }
 }
 
+/// Starts serving one accepted connection, in a span naming the socket and the peer.
+/// Returns false when accepting failed (then the caller pauses).
+fn accept<F, Fut>(
+    connections: &mut JoinSet<()>,
+    shared: &Arc<Shared>,
+    accepted: std::io::Result<(UnixStream, tokio::net::unix::SocketAddr)>,
+    socket: &'static str,
+    serve: F,
+) -> bool
+where
+    F: FnOnce(Arc<Shared>, UnixStream, PeerCredentials) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let stream = match accepted {
+        Ok((stream, _)) => stream,
+        Err(e) => {
+            // Out of fds and the like: the connection stays in the backlog.
+            tracing::error!(error = %e, socket, "accept failed");
+            return false;
+        }
+    };
+    if connections.len() >= MAX_CONNECTIONS {
+        tracing::warn!(socket, "too many connections; closing a new one");
+        return true;
+    }
+    let peer = match PeerCredentials::of(&stream) {
+        Ok(peer) => peer,
+        Err(e) => {
+            tracing::warn!(error = %e, socket, "cannot read peer credentials; closing");
+            return true;
+        }
+    };
+    let span = tracing::info_span!(
+        "connection",
+        daemon = "authd",
+        socket,
+        peer_uid = peer.uid,
+        peer_pid = peer.pid
+    );
+    connections.spawn(serve(shared.clone(), stream, peer).instrument(span));
+    true
+}
+
 /// Serves both sockets until `shutdown` completes, then lets running connections finish
 /// their current request.
 pub async fn serve(
@@ -262,26 +307,16 @@ pub async fn serve(
         tokio::select! {
             _ = &mut shutdown => break,
             _ = cleanup_timer.tick() => cleanup(&shared).await,
-            accepted = listeners.auth.accept() => match accepted {
-                Ok((stream, _)) if connections.len() < MAX_CONNECTIONS * 2 => {
-                    connections.spawn(auth_socket::serve_connection(shared.clone(), stream));
-                }
-                Ok(_) => tracing::warn!("too many connections; closing a new one"),
-                Err(e) => {
-                    tracing::error!(error = %e, "accept on the auth socket failed");
+            accepted = listeners.auth.accept() => {
+                if !accept(&mut connections, &shared, accepted, "auth", auth_socket::serve_connection) {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-            },
-            accepted = listeners.admin.accept() => match accepted {
-                Ok((stream, _)) if connections.len() < MAX_CONNECTIONS * 2 => {
-                    connections.spawn(admin_socket::serve_connection(shared.clone(), stream));
-                }
-                Ok(_) => tracing::warn!("too many connections; closing a new one"),
-                Err(e) => {
-                    tracing::error!(error = %e, "accept on the admin socket failed");
+            }
+            accepted = listeners.admin.accept() => {
+                if !accept(&mut connections, &shared, accepted, "admin", admin_socket::serve_connection) {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-            },
+            }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
