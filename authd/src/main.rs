@@ -23,16 +23,19 @@ struct Args {
     config: Option<PathBuf>,
 }
 
-fn listener_from(mut fds: Vec<OwnedFd>, name: &str) -> anyhow::Result<Option<UnixListener>> {
+fn listener_from(
+    mut fds: Vec<OwnedFd>,
+    name: &str,
+) -> anyhow::Result<Option<std::os::unix::net::UnixListener>> {
     let Some(fd) = fds.pop() else {
         return Ok(None);
     };
     if !fds.is_empty() {
         bail!("more than one {name} socket passed");
     }
-    let std_listener = std::os::unix::net::UnixListener::from(fd);
-    std_listener.set_nonblocking(true)?;
-    Ok(Some(UnixListener::from_std(std_listener)?))
+    let listener = std::os::unix::net::UnixListener::from(fd);
+    listener.set_nonblocking(true)?;
+    Ok(Some(listener))
 }
 
 fn bind(path: &Path, mode: u32) -> anyhow::Result<UnixListener> {
@@ -89,15 +92,15 @@ fn start() -> anyhow::Result<()> {
 
 async fn run(
     config: Config,
-    auth: Option<UnixListener>,
-    admin: Option<UnixListener>,
+    auth: Option<std::os::unix::net::UnixListener>,
+    admin: Option<std::os::unix::net::UnixListener>,
 ) -> anyhow::Result<()> {
     let auth = match auth {
-        Some(listener) => listener,
+        Some(listener) => UnixListener::from_std(listener)?,
         None => bind(&config.auth_socket(), 0o666)?,
     };
     let admin = match admin {
-        Some(listener) => listener,
+        Some(listener) => UnixListener::from_std(listener)?,
         None => bind(&config.admin_socket(), 0o600)?,
     };
     let dir = config.authd_dir();

@@ -64,6 +64,71 @@ pub struct Config {
     /// Brute-force slowdown settings.
     #[serde(default)]
     pub ratelimit: RateLimitConfig,
+    /// How `postern serve` supervises the daemons.
+    #[serde(default)]
+    pub supervisor: SupervisorConfig,
+}
+
+/// How `postern serve` supervises the daemons.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupervisorConfig {
+    /// Seconds a daemon gets to exit after SIGTERM before it is killed.
+    pub grace_seconds: u64,
+    /// The longest wait before restarting a daemon that keeps exiting.
+    pub restart_delay_max_seconds: u64,
+    /// A daemon that ran this long is healthy: its restart delay starts over.
+    pub healthy_seconds: u64,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        SupervisorConfig {
+            grace_seconds: 10,
+            restart_delay_max_seconds: 30,
+            healthy_seconds: 60,
+        }
+    }
+}
+
+/// A group named in the config: a name from the group database, or a numeric gid.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum GroupRef {
+    /// A numeric gid.
+    Gid(u32),
+    /// A group name, looked up at start.
+    Name(String),
+}
+
+impl GroupRef {
+    /// The gid, looking names up in the group database.
+    pub fn resolve(&self) -> Result<u32, String> {
+        match self {
+            GroupRef::Gid(gid) => Ok(*gid),
+            GroupRef::Name(name) => match nix::unistd::Group::from_name(name) {
+                Ok(Some(group)) => Ok(group.gid.as_raw()),
+                Ok(None) => Err(format!("no such group {name:?}")),
+                Err(e) => Err(format!("looking up group {name:?}: {e}")),
+            },
+        }
+    }
+}
+
+/// The uid and gid a daemon runs as: its configured user, and its configured group or
+/// else the user's primary group (a numeric uid without a group gets the same number).
+pub fn resolve_identity(user: &UserRef, group: Option<&GroupRef>) -> Result<(u32, u32), String> {
+    let uid = user.resolve()?;
+    let gid = match (group, user) {
+        (Some(group), _) => group.resolve()?,
+        (None, UserRef::Uid(uid)) => *uid,
+        (None, UserRef::Name(name)) => match nix::unistd::User::from_name(name) {
+            Ok(Some(user)) => user.gid.as_raw(),
+            Ok(None) => return Err(format!("no such user {name:?}")),
+            Err(e) => return Err(format!("looking up user {name:?}: {e}")),
+        },
+    };
+    Ok((uid, gid))
 }
 
 /// A user named in the config: a name from the user database, or a numeric uid.
@@ -96,6 +161,8 @@ impl UserRef {
 pub struct AuthdConfig {
     /// The system user authd runs as.
     pub user: UserRef,
+    /// Its group; default the user's primary group.
+    pub group: Option<GroupRef>,
     /// Users that may ask for IMAP logins (imapd's user).
     pub imap_callers: Vec<UserRef>,
     /// Users that may ask for submission logins (submitd's user).
@@ -118,6 +185,7 @@ impl Default for AuthdConfig {
     fn default() -> Self {
         AuthdConfig {
             user: UserRef::Name("postern-authd".into()),
+            group: None,
             imap_callers: vec![UserRef::Name("postern-imapd".into())],
             submission_callers: vec![UserRef::Name("postern-submitd".into())],
             web_callers: vec![UserRef::Name("postern-webd".into())],
@@ -216,6 +284,7 @@ impl Config {
             no_fix_permissions: false,
             authd: AuthdConfig::default(),
             ratelimit: RateLimitConfig::default(),
+            supervisor: SupervisorConfig::default(),
         }
     }
 
@@ -291,6 +360,11 @@ impl Config {
     /// The admin socket, for the admin CLI.
     pub fn admin_socket(&self) -> PathBuf {
         self.runtime_dir.join("admin.sock")
+    }
+
+    /// The supervisor's control socket (`postern status`), root only.
+    pub fn control_socket(&self) -> PathBuf {
+        self.runtime_dir.join("control.sock")
     }
 }
 

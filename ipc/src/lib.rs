@@ -10,6 +10,7 @@ pub mod activation;
 pub mod admin;
 pub mod auth;
 pub mod client;
+pub mod control;
 pub mod fdpass;
 pub mod frame;
 pub mod peer;

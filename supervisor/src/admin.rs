@@ -229,7 +229,9 @@ impl Prepared {
                     Prepared::Done(AdminRequest::RateLimitClear { address })
                 }
             },
-            Command::Localserve(_) => bail!("localserve is not an admin command"),
+            Command::Localserve(_) | Command::Serve | Command::Status { .. } => {
+                bail!("not an admin command")
+            }
         })
     }
 

@@ -41,6 +41,15 @@ pub enum Command {
     Ratelimit(RateLimitCommand),
     /// Run postern as the current user for trying it and testing mail clients.
     Localserve(LocalserveArgs),
+    /// Run the root supervisor: bind the sockets, start each daemon as its own user,
+    /// restart what exits.
+    Serve,
+    /// Show each daemon of a running `postern serve`: pid, uptime, restarts.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `postern account …`

@@ -7,9 +7,13 @@
 pub mod admin;
 pub mod cli;
 pub mod daemons;
+pub mod launch;
 pub mod localserve;
 pub mod output;
 pub mod password;
+pub mod serve;
+pub mod status;
+pub mod supervision;
 pub mod tls;
 
 use anyhow::Context;
@@ -23,6 +27,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Localserve(args) => {
             init_logging();
             localserve::run(args.dir)
+        }
+        Command::Serve => {
+            init_logging();
+            serve::run(&Config::path_from(cli.config.as_deref()))
+        }
+        Command::Status { json } => {
+            let config_path = Config::path_from(cli.config.as_deref());
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(status::run(&config_path, json))
         }
         command => {
             let config_path = Config::path_from(cli.config.as_deref());
