@@ -639,3 +639,77 @@ async fn a_verdict_is_bound_to_the_callers_protocol() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn web_sessions_over_the_socket() {
+    use postern_ipc::auth::WebSessionReply;
+    let authd = with_account().await;
+    let mut auth = authd.auth().await;
+    let web = || connection(Protocol::Web, localhost(), None);
+    let login = |password: &str| AuthRequest::WebLogin {
+        username: "m\u{f3}x@example.org".into(),
+        password: Secret(password.into()),
+        connection: web(),
+    };
+    let response = auth.call(login("wrong password")).await.unwrap();
+    assert_eq!(
+        response,
+        AuthResponse::WebSession(WebSessionReply::Invalid(AuthFailure::BadCredentials))
+    );
+    let AuthResponse::WebSession(WebSessionReply::Valid {
+        account,
+        token: Some(token),
+        csrf: Some(csrf),
+        ..
+    }) = auth.call(login(PASSWORD)).await.unwrap()
+    else {
+        panic!("no session")
+    };
+    assert_eq!(account, "mjl");
+    assert!(token.0.len() >= 22 && csrf.0.len() >= 22 && token.0 != csrf.0);
+    let check = |token: &str, csrf: Option<&str>| AuthRequest::WebSessionCheck {
+        token: Secret(token.into()),
+        csrf: csrf.map(|c| Secret(c.to_string())),
+        connection: web(),
+    };
+    let valid = |r: &AuthResponse| {
+        matches!(
+            r,
+            AuthResponse::WebSession(WebSessionReply::Valid { token: None, .. })
+        )
+    };
+    assert!(valid(&auth.call(check(&token.0, None)).await.unwrap()));
+    assert!(valid(
+        &auth.call(check(&token.0, Some(&csrf.0))).await.unwrap()
+    ));
+    assert!(!valid(
+        &auth.call(check(&token.0, Some("forged"))).await.unwrap()
+    ));
+    assert!(!valid(
+        &auth.call(check("not a session", None)).await.unwrap()
+    ));
+    // A new password ends every session of the account.
+    authd
+        .admin_ok(AdminRequest::AccountSetPassword {
+            account: "mjl".into(),
+            password: Secret("another password".into()),
+        })
+        .await;
+    assert!(!valid(&auth.call(check(&token.0, None)).await.unwrap()));
+    // Logout ends a session.
+    let AuthResponse::WebSession(WebSessionReply::Valid {
+        token: Some(token), ..
+    }) = auth.call(login("another password")).await.unwrap()
+    else {
+        panic!("no session")
+    };
+    assert_eq!(
+        auth.call(AuthRequest::WebLogout {
+            token: token.clone()
+        })
+        .await
+        .unwrap(),
+        AuthResponse::Done
+    );
+    assert!(!valid(&auth.call(check(&token.0, None)).await.unwrap()));
+}
