@@ -229,7 +229,10 @@ impl Prepared {
                     Prepared::Done(AdminRequest::RateLimitClear { address })
                 }
             },
-            Command::Localserve(_) | Command::Serve | Command::Status { .. } => {
+            Command::Localserve(_)
+            | Command::Quickstart(_)
+            | Command::Serve
+            | Command::Status { .. } => {
                 bail!("not an admin command")
             }
         })

@@ -41,10 +41,14 @@ pub enum Command {
     Ratelimit(RateLimitCommand),
     /// Run postern as the current user for trying it and testing mail clients.
     Localserve(LocalserveArgs),
+    /// Set up a new server (as root): write a config, create the first account with a
+    /// generated password, print the DNS records to add and how to start.
+    Quickstart(QuickstartArgs),
     /// Run the root supervisor: bind the sockets, start each daemon as its own user,
     /// restart what exits.
     Serve,
-    /// Show each daemon of a running `postern serve`: pid, uptime, restarts.
+    /// Show each daemon of a running `postern serve` or `postern localserve`: pid,
+    /// uptime, restarts.
     Status {
         /// Print JSON.
         #[arg(long)]
@@ -191,6 +195,30 @@ pub struct LocalserveArgs {
     /// ~/.local/share/postern-localserve]
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+/// `postern quickstart EMAIL HOSTNAME [--data-dir DIR] [--runtime-dir DIR]
+/// [--authd-user USER] [--existing-config]`; the config file is the global `--config`.
+#[derive(Debug, Args)]
+pub struct QuickstartArgs {
+    /// The first account's email address; its local part becomes the account name and
+    /// its domain the mail domain.
+    pub email: String,
+    /// This server's host name, as in the domain's MX record, e.g. mail.example.org.
+    pub hostname: String,
+    /// Root of persistent data, written into the config.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/postern")]
+    pub data_dir: PathBuf,
+    /// Directory for the sockets, written into the config.
+    #[arg(long, value_name = "DIR", default_value = "/run/postern")]
+    pub runtime_dir: PathBuf,
+    /// The user authd runs as, a name or a numeric uid, written into the config.
+    #[arg(long, value_name = "NAME|UID", default_value = "postern-authd")]
+    pub authd_user: String,
+    /// Use the config file that is there (e.g. the one the Debian package installed)
+    /// instead of writing one; only its hostname is set to HOSTNAME.
+    #[arg(long, conflicts_with_all = ["data_dir", "runtime_dir", "authd_user"])]
+    pub existing_config: bool,
 }
 
 #[cfg(test)]

@@ -3,6 +3,12 @@
 //! supplementary groups, gid, uid, every capability set emptied, `no_new_privs`), exec.
 //! Everything the child needs is prepared before the fork; the child only makes system
 //! calls.
+//!
+//! The daemon gets its own process group, so that a terminal's Ctrl-C reaches only the
+//! supervisor, which stops the daemons itself; and the kernel sends it SIGTERM should
+//! the supervisor die without stopping it (`PR_SET_PDEATHSIG`). The parent-death signal
+//! is tied to the *thread* that forks: call [`launch`] from a thread that lives as long as
+//! the supervisor (a tokio worker or the main thread, not a `spawn_blocking` thread).
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
@@ -188,12 +194,15 @@ pub fn launch_with_output(spec: LaunchSpec<'_>, stdout: Stdio) -> io::Result<Chi
     let parked_raw: Vec<RawFd> = parked.iter().map(|fd| fd.as_raw_fd()).collect();
     let last_cap = last_capability();
     let identity = spec.identity;
+    let parent = libc::pid_t::try_from(std::process::id())
+        .map_err(|_| io::Error::other("process id out of range"))?;
 
     let mut command = Command::new(&spec.program);
     command
         .stdin(Stdio::null())
         .stdout(stdout)
         .env_clear()
+        .process_group(0)
         .kill_on_drop(true);
     // SAFETY: the closure runs in the child between fork and exec. It only makes system
     // calls on memory prepared above (no allocation, no locks), and execs or fails.
@@ -265,6 +274,21 @@ pub fn launch_with_output(spec: LaunchSpec<'_>, stdout: Stdio) -> io::Result<Chi
             }
             if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 {
                 return Err(io::Error::last_os_error());
+            }
+            // After the credential change, which clears the parent-death signal.
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGTERM as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) < 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            // The supervisor may have died before the prctl: then nobody would signal.
+            if libc::getppid() != parent {
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
             }
             libc::execve(
                 image.program.as_ptr(),

@@ -1,17 +1,21 @@
 //! postern's supervisor crate: the `postern` command, which is the admin command line
-//! (over authd's admin socket) and `postern localserve` (every daemon as the current
-//! user, for trying postern). The root supervisor (`postern serve`) joins it later.
+//! (over authd's admin socket), the root supervisor (`postern serve`), `postern
+//! localserve` (the same supervision with every daemon as the current user, for trying
+//! postern) and `postern quickstart` (a first config and account on a new server).
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod admin;
 pub mod cli;
+pub mod control;
 pub mod daemons;
 pub mod launch;
 pub mod localserve;
 pub mod output;
 pub mod password;
+pub mod quickstart;
 pub mod serve;
+pub mod sockets;
 pub mod status;
 pub mod supervision;
 pub mod tls;
@@ -27,6 +31,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Localserve(args) => {
             init_logging();
             localserve::run(args.dir)
+        }
+        Command::Quickstart(args) => {
+            init_logging();
+            quickstart::run(&Config::path_from(cli.config.as_deref()), &args)
         }
         Command::Serve => {
             init_logging();

@@ -1,26 +1,34 @@
 //! `postern localserve`: postern as the current user, for trying it and for testing mail
 //! clients. One directory holds the config, the data, the sockets and a self-signed
-//! certificate; the daemons run as children, on the standard ports + 1000 of 127.0.0.1,
-//! and stop together on Ctrl-C or SIGTERM.
+//! certificate. The daemons run under the same supervision as `postern serve` (sockets
+//! bound here and passed by socket activation, readiness over a notify socket, restart
+//! with back-off, `postern status` over the control socket), only without the user
+//! switch: every daemon is the current user. They listen on the standard ports + 1000 of
+//! 127.0.0.1 and stop together on Ctrl-C or SIGTERM.
 #![forbid(unsafe_code)]
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::Write as _;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow, bail};
 use nix::fcntl::{Flock, FlockArg};
 use postern_config::{Config, UserRef};
 use postern_ipc::Secret;
 use postern_ipc::admin::AdminRequest;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{Mutex, watch};
 
-use postern_ipc::client::ClientError;
-
-use crate::admin::{Admin, connect_error};
-use crate::daemons::{self, Children, DAEMONS, LISTENERS};
+use crate::admin::Admin;
+use crate::control;
+use crate::daemons::{self, AUTHD, LISTENERS};
+use crate::sockets::{MAX_SOCKET_PATH, READY_TIMEOUT, ReadySocket, bind_unix};
+use crate::supervision::{
+    DaemonPlan, Received, RestartPolicy, Signals, Startup, Supervision, base_env, wait_started,
+};
 use crate::tls;
 
 /// The account localserve creates.
@@ -31,12 +39,8 @@ pub const ADDRESS: &str = "postern@localhost";
 pub const PASSWORD: &str = "postern-local";
 /// Added to each standard port, so that no privilege is needed to bind.
 pub const PORT_OFFSET: u16 = 1000;
-/// How long authd may take to answer on its admin socket after start.
-pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Name of the directory below `$XDG_DATA_HOME` (or `~/.local/share`).
 pub const DIR_NAME: &str = "postern-localserve";
-/// Longest path a Unix socket address can hold (`sun_path` less its NUL).
-const MAX_SOCKET_PATH: usize = 107;
 
 /// The files in a localserve directory.
 #[derive(Clone, Debug)]
@@ -131,7 +135,12 @@ pub fn prepare(layout: &Layout, uid: u32, now_unix: i64) -> anyhow::Result<Confi
             layout.config.display()
         );
     }
-    for socket in [config.admin_socket(), config.auth_socket()] {
+    for socket in [
+        config.admin_socket(),
+        config.auth_socket(),
+        config.control_socket(),
+        ReadySocket::path_in(&config.runtime_dir, AUTHD.name),
+    ] {
         let len = socket.as_os_str().len();
         if len > MAX_SOCKET_PATH {
             bail!(
@@ -142,6 +151,7 @@ pub fn prepare(layout: &Layout, uid: u32, now_unix: i64) -> anyhow::Result<Confi
         }
     }
     create_private_dir(&config.data_dir)?;
+    create_private_dir(&config.runtime_dir)?;
 
     if !layout.certificate.exists() || !layout.private_key.exists() {
         if let Some(tls_dir) = layout.certificate.parent() {
@@ -240,107 +250,116 @@ pub fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
     ensure_dir(&layout)?;
     let _lock = lock(&layout)?;
     let config = prepare(&layout, uid, now)?;
-    let binaries = DAEMONS
-        .iter()
-        .map(|d| daemons::locate(d).map(|path| (*d, path)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let authd_binary = daemons::locate(&AUTHD)?;
 
-    // One thread: the children's parent-death signal is tied to the thread that forks
-    // them, which must live as long as we do.
+    // As `postern serve` does: the sockets are ours, so they stay open while authd
+    // restarts; authd gets them by socket activation, but keeps our user.
+    let auth = bind_unix(&config.auth_socket(), 0o666)?;
+    let admin = bind_unix(&config.admin_socket(), 0o600)?;
+    let control = bind_unix(&config.control_socket(), 0o600)?;
+    let ready = ReadySocket::new(&config.runtime_dir, AUTHD.name, None)?;
+    let mut env = base_env(&layout.config);
+    env.push(("NOTIFY_SOCKET".into(), ready.path().as_os_str().to_owned()));
+    let authd = DaemonPlan {
+        name: AUTHD.name,
+        program: authd_binary,
+        args: vec!["--config".into(), layout.config.as_os_str().to_owned()],
+        env,
+        fds: vec![("auth".into(), auth), ("admin".into(), admin)],
+        identity: None,
+    };
+
+    // One thread, which forks the daemons and lives as long as we do (their
+    // parent-death signal is tied to it).
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(supervise(&layout, &config, uid, &binaries))
+    runtime.block_on(supervise(&layout, &config, uid, authd, ready, control))
 }
 
-/// Starts the daemons, prepares the account, prints the banner and waits for a signal or
-/// a child's death; then stops every child.
+/// Starts authd under supervision, prepares the account, prints the banner, and runs
+/// until a signal; then stops every daemon. A daemon that dies is restarted (and
+/// logged); only one that dies before it was ever ready ends localserve, with an error.
 async fn supervise(
     layout: &Layout,
     config: &Config,
     uid: u32,
-    binaries: &[(daemons::Daemon, PathBuf)],
+    authd: DaemonPlan,
+    ready: ReadySocket,
+    control: OwnedFd,
 ) -> anyhow::Result<()> {
-    let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let mut sighup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
-    let mut children = Children::new();
+    let mut signals = Signals::new().context("cannot catch signals")?;
+    let policy = RestartPolicy::from_config(config);
+    let supervision = Arc::new(Mutex::new(Supervision::new(policy)));
+    let mut exits = {
+        let mut supervision = supervision.lock().await;
+        let exits = supervision.exits();
+        supervision.start(authd);
+        exits
+    };
+    let control = tokio::spawn(control::serve(
+        control,
+        supervision.clone(),
+        control::allowed_uid(config),
+    ));
 
-    let outcome = tokio::select! {
-        result = start_and_wait(layout, config, uid, binaries, &mut children) => result,
-        _ = sigint.recv() => {
-            tracing::info!("SIGINT received, stopping");
-            Ok(())
-        }
-        _ = sigterm.recv() => {
-            tracing::info!("SIGTERM received, stopping");
-            Ok(())
-        }
-        _ = sighup.recv() => {
-            tracing::info!("SIGHUP received (terminal gone?), stopping");
-            Ok(())
+    let started = tokio::select! {
+        result = start(layout, config, uid, ready, &supervision, &mut exits) => result.map(|()| true),
+        received = signals.recv() => {
+            log_stop(received);
+            Ok(false)
         }
     };
-    for exit in children.stop_all().await {
-        tracing::info!(daemon = exit.name, "stopped ({})", exit.describe());
+    if let Ok(true) = started {
+        log_stop(signals.recv().await);
     }
-    outcome
+    control.abort();
+    let running = std::mem::replace(&mut *supervision.lock().await, Supervision::new(policy));
+    running.stop_all().await;
+    started.map(|_| ())
 }
 
-/// Starts every daemon and returns only with an error: when start-up fails or a child
-/// exits by itself.
-async fn start_and_wait(
+fn log_stop(received: Received) {
+    match received {
+        Received::Terminate => tracing::info!("SIGTERM received, stopping"),
+        Received::Interrupt => tracing::info!("SIGINT received, stopping"),
+        Received::Hangup => tracing::info!("SIGHUP received (terminal gone?), stopping"),
+    }
+}
+
+/// Waits for authd's readiness (failing if it exits first), makes sure the account
+/// exists and prints the banner.
+async fn start(
     layout: &Layout,
     config: &Config,
     uid: u32,
-    binaries: &[(daemons::Daemon, PathBuf)],
-    children: &mut Children,
+    ready: ReadySocket,
+    supervision: &Mutex<Supervision>,
+    exits: &mut watch::Receiver<u32>,
 ) -> anyhow::Result<()> {
-    let config_arg = layout.config.as_os_str();
-    for (daemon, path) in binaries {
-        let pid = children.spawn(daemon.name, path, &["--config".as_ref(), config_arg])?;
-        tracing::info!(daemon = daemon.name, pid, binary = %path.display(), "started");
-    }
-    let admin_socket = config.admin_socket();
-    let mut admin = tokio::select! {
-        ready = wait_ready(&admin_socket) => ready?,
-        exit = children.unexpected_exit() => bail!(
-            "{} exited during start-up ({}); its log is above",
-            exit.name,
-            exit.describe()
+    match wait_started(ready, AUTHD.name, exits).await {
+        Startup::Ready => {}
+        Startup::TimedOut => bail!(
+            "authd did not report readiness within {} s; its log is above",
+            READY_TIMEOUT.as_secs()
         ),
-    };
+        Startup::Exited => {
+            let last = supervision
+                .lock()
+                .await
+                .status()
+                .into_iter()
+                .find_map(|d| d.last_exit)
+                .unwrap_or_else(|| "unknown status".into());
+            bail!("authd exited during start-up ({last}); its log is above")
+        }
+    }
+    let mut admin = Admin::connect(&config.admin_socket()).await?;
     let account = ensure_account(&mut admin).await?;
     drop(admin);
     let _ = crate::output::emit(&banner(layout, uid, &account));
-
-    let exit = children.unexpected_exit().await;
-    bail!(
-        "{} exited unexpectedly ({}); stopping localserve",
-        exit.name,
-        exit.describe()
-    )
-}
-
-/// Polls the admin socket until authd answers the greeting, for up to
-/// [`READY_TIMEOUT`]. Only a failure to connect is retried; a refused greeting is final.
-pub async fn wait_ready(socket: &Path) -> anyhow::Result<Admin> {
-    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
-    loop {
-        match Admin::connect_raw(socket).await {
-            Ok(admin) => return Ok(admin),
-            Err(ClientError::Connect { source, .. }) if tokio::time::Instant::now() >= deadline => {
-                bail!(
-                    "authd did not answer on {} within {} s: {source}",
-                    socket.display(),
-                    READY_TIMEOUT.as_secs()
-                )
-            }
-            Err(ClientError::Connect { .. }) => tokio::time::sleep(Duration::from_millis(50)).await,
-            Err(e) => return Err(connect_error(&socket.display().to_string(), e)),
-        }
-    }
+    Ok(())
 }
 
 /// What localserve found or did about its account.
@@ -405,7 +424,8 @@ pub fn banner(layout: &Layout, uid: u32, account: &AccountState) -> String {
          password  {password}\n\
          \n\
          config       {config}\n\
-         admin CLI    postern --config {config} account list\n"
+         admin CLI    postern --config {config} account list\n\
+         daemons      postern --config {config} status\n"
     );
     if let Some(exe) = postern_not_on_path() {
         text.push_str(&format!("             (postern is {})\n", exe.display()));

@@ -20,6 +20,7 @@ use nix::unistd::Pid;
 use postern::daemons::{DAEMONS, LISTENERS};
 use postern_ipc::auth::{AuthRequest, AuthResponse, CertificateVerdict, SaslReply};
 use postern_ipc::client::AuthConnection;
+use postern_ipc::control::DaemonStatus;
 use postern_ipc::{
     AccountSummary, AuthFailure, ConnectionInfo, KeyFingerprint, LoginAttempt, Mechanism, Protocol,
     Secret, TlsInfo, TlsPublicKeyInfo,
@@ -372,6 +373,29 @@ fn localserve_end_to_end() {
         DAEMONS.len(),
         "one child per daemon: {daemons:?}"
     );
+    // Started as under `postern serve`, without the user switch: our uid, no_new_privs,
+    // its own process group, the sockets passed by socket activation.
+    let me = nix::unistd::getuid().as_raw().to_string();
+    for pid in &daemons {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .unwrap_or_default()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(field("Uid"), [me.as_str(); 4], "{status}");
+        assert_eq!(field("NoNewPrivs"), ["1"], "{status}");
+        assert_eq!(
+            nix::unistd::getpgid(Some(Pid::from_raw(*pid))).ok(),
+            Some(Pid::from_raw(*pid))
+        );
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
+        let environ = String::from_utf8_lossy(&environ);
+        assert!(environ.contains("LISTEN_FDNAMES=auth:admin"), "{environ:?}");
+    }
 
     // The account localserve made, with the printed password working.
     let all = accounts(&config);
@@ -590,25 +614,118 @@ fn localserve_end_to_end() {
         assert!(!alive(*pid), "daemon {pid} outlived localserve");
     }
 
-    // A daemon that dies stops localserve with exit 1 and a message naming it.
+    // A daemon that dies is restarted, as under `postern serve`: a new authd answers on
+    // the same sockets, the data is there, localserve keeps running and says so.
     let (mut ls, _) = Localserve::start(&dir);
-    let authd = ls
-        .children()
-        .into_iter()
-        .find(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|comm| comm.trim() == "postern-authd")
-        })
-        .expect("authd among localserve's children");
+    let authd = authd_child(&ls);
+    let before = daemon_status(&config);
+    assert_eq!(before[0].name, "authd");
+    assert_eq!(before[0].pid, Some(authd as u32), "{before:?}");
+    assert_eq!(before[0].restarts, 0);
     kill(Pid::from_raw(authd), Signal::SIGKILL).expect("kill authd");
-    let status = ls.wait(Duration::from_secs(20));
-    assert_eq!(status.code(), Some(1), "{}", ls.stderr());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let new_authd = loop {
+        if let Some(pid) = ls
+            .children()
+            .into_iter()
+            .find(|pid| *pid != authd && is_authd(*pid))
+            && cli(&config, &["account", "list"], None).code == Some(0)
+        {
+            break pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "authd not back within 10 s:\n{}",
+            ls.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        matches!(ls.child.try_wait(), Ok(None)),
+        "localserve stopped:\n{}",
+        ls.stderr()
+    );
+    let after = daemon_status(&config);
+    assert_eq!(after[0].pid, Some(new_authd as u32), "{after:?}");
+    assert_eq!(after[0].restarts, 1, "{after:?}");
+    assert_eq!(after[0].last_exit.as_deref(), Some("signal 9 (SIGKILL)"));
+    assert!(
+        ls.stderr().contains("daemon ended; restarting"),
+        "{}",
+        ls.stderr()
+    );
+    match plain_login(&auth_socket, "alice@example.org", "correct horse battery") {
+        SaslReply::Success(verdict) => assert_eq!(verdict.account, "alice"),
+        other => panic!("login after the restart failed: {other:?}"),
+    }
+
+    // kill -9 of localserve itself: the kernel stops authd (parent-death signal), and a
+    // new localserve starts on the same directory.
+    ls.signal(Signal::SIGKILL);
+    let _ = ls.wait(Duration::from_secs(10));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(new_authd) {
+        assert!(
+            Instant::now() < deadline,
+            "authd {new_authd} outlived a killed localserve"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (mut ls, _) = Localserve::start(&dir);
+    ls.signal(Signal::SIGTERM);
+    assert_eq!(
+        ls.wait(Duration::from_secs(20)).code(),
+        Some(0),
+        "{}",
+        ls.stderr()
+    );
+}
+
+fn is_authd(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|comm| comm.trim() == "postern-authd")
+}
+
+fn authd_child(ls: &Localserve) -> i32 {
+    ls.children()
+        .into_iter()
+        .find(|pid| is_authd(*pid))
+        .expect("authd among localserve's children")
+}
+
+/// `postern status --json` against localserve's control socket.
+fn daemon_status(config: &Path) -> Vec<DaemonStatus> {
+    let run = cli(config, &["status", "--json"], None);
+    serde_json::from_str(run.ok()).unwrap_or_else(|e| panic!("{e}: {run:#?}"))
+}
+
+#[test]
+fn authd_failing_at_start_ends_localserve() {
+    let _serial = serial();
+    if authd_binary().is_none() {
+        return;
+    }
+    // A config authd refuses (an unknown caller): restarting it would not help, so
+    // localserve stops with an error instead of restarting it forever.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("ls");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let layout = postern::localserve::Layout::new(&dir).expect("layout");
+    let mut config = postern::localserve::initial_config(&layout, nix::unistd::getuid().as_raw());
+    config.authd.imap_callers = vec![postern_config::UserRef::Name(
+        "no-such-user-for-postern".into(),
+    )];
+    std::fs::write(&layout.config, config.to_toml()).expect("write config");
+    let mut ls = Localserve::spawn(&postern_bin(), &dir);
+    let status = ls.wait(Duration::from_secs(30));
     let stderr = ls.stderr();
+    assert_eq!(status.code(), Some(1), "{stderr}");
     let last = stderr.lines().last().unwrap_or_default();
     assert!(
-        last.starts_with("postern: authd exited unexpectedly"),
+        last.starts_with("postern: authd exited during start-up (exit status 1)"),
         "{stderr}"
     );
+    assert!(stderr.contains("no-such-user-for-postern"), "{stderr}");
 }
 
 #[test]
