@@ -14,7 +14,7 @@ use tokio_util::codec::Framed;
 pub async fn query(socket: &Path) -> anyhow::Result<Vec<DaemonStatus>> {
     let stream = UnixStream::connect(socket).await.with_context(|| {
         format!(
-            "cannot reach the supervisor at {} (is `postern serve` running?)",
+            "cannot reach the supervisor at {} (is `postern serve` or `postern localserve` running?)",
             socket.display()
         )
     })?;
