@@ -22,6 +22,20 @@ pub const MAX_SOCKET_PATH: usize = 107;
 
 /// Binds a listening Unix socket at `path` (replacing a stale file there) with `mode`.
 pub fn bind_unix(path: &Path, mode: u32) -> anyhow::Result<OwnedFd> {
+    // A socket someone still listens on (systemd's units, another supervisor) is not
+    // stale: taking it over would cut that service off.
+    // A daemon of a supervisor that just died may take a moment to go: wait briefly.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while std::os::unix::net::UnixStream::connect(path).is_ok() {
+        if std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            continue;
+        }
+        anyhow::bail!(
+            "{} is in use by a running service (postern's systemd units or another supervisor?); stop it first",
+            path.display()
+        );
+    }
     match fs::remove_file(path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
