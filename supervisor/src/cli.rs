@@ -143,7 +143,8 @@ pub enum TlsPublicKeyCommand {
     },
     /// Remove a key by its fingerprint.
     Rm {
-        /// The fingerprint as listed (base64url).
+        /// The fingerprint as listed (base64url; it may start with '-').
+        #[arg(allow_hyphen_values = true)]
         fingerprint: String,
     },
 }
@@ -253,6 +254,15 @@ mod tests {
         assert_eq!(a.account.as_deref(), Some("bob"));
         assert!(parse(&["postern", "loginattempts", "--all", "--limit", "3"]).is_err());
         assert!(parse(&["postern", "loginattempts", "--limit", "0"]).is_err());
+    }
+
+    #[test]
+    fn fingerprints_may_start_with_a_hyphen() {
+        let cli = Cli::try_parse_from(["postern", "tlspubkey", "rm", "-o3vJ7Q"]).expect("parses");
+        let Command::Tlspubkey(TlsPublicKeyCommand::Rm { fingerprint }) = cli.command else {
+            panic!("wrong command")
+        };
+        assert_eq!(fingerprint, "-o3vJ7Q");
     }
 
     #[test]

@@ -1,0 +1,35 @@
+//! Every input limit of the IMAP protocol layer, as named constants.
+//!
+//! The numbers follow mox (see `shared/reference/mox-behaviour.md` §7).
+
+/// Longest command line segment (the bytes between two literals, or a whole command
+/// without literals), including its CRLF: 16 KiB, as mox. A longer line closes the
+/// connection without a response (mox §7.2).
+pub const MAX_LINE: usize = 16 * 1024;
+
+/// Largest literal outside APPEND message data: 100 KiB (102,400 bytes).
+pub const MAX_LITERAL: u64 = 100 * 1024;
+
+/// Largest total of all literals (outside APPEND message data) in one command:
+/// 1,024,000 bytes (10 × 100 KiB), as mox.
+pub const MAX_LITERAL_TOTAL: u64 = 1_024_000;
+
+/// Most literals in one command (APPEND message literals included): 1000.
+pub const MAX_LITERALS: usize = 1000;
+
+/// Largest total of the non-literal text of one command (all its line segments).
+///
+/// Not a mox limit: it bounds the buffer of a command with many literals, which could
+/// otherwise hold `MAX_LITERALS` lines of `MAX_LINE` bytes. Going over it is treated
+/// like an over-long line.
+pub const MAX_COMMAND_TEXT: usize = 64 * 1024;
+
+/// Largest non-synchronising literal a LITERAL- server accepts (RFC 7888 §4).
+pub const MAX_LITERAL_MINUS: u64 = 4096;
+
+/// Largest APPEND message (advertised as `APPENDLIMIT=`): 100 MiB. APPEND message data
+/// is never buffered whole: it is handed to the caller in chunks.
+pub const APPEND_LIMIT: u64 = 100 * 1024 * 1024;
+
+/// Largest chunk of APPEND message data handed out in one event.
+pub const MESSAGE_CHUNK: usize = 64 * 1024;

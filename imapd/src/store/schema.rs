@@ -1,0 +1,87 @@
+//! The account index's schema and its migrations.
+
+use rusqlite_migration::{M, Migrations};
+
+const V1: &str = r#"
+-- One row: the account's sequences.
+CREATE TABLE meta (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    -- The ID the next message file gets; only ever grows.
+    next_message_id INTEGER NOT NULL CHECK (next_message_id >= 1),
+    -- The UIDVALIDITY the next created mailbox gets.
+    next_uidvalidity INTEGER NOT NULL CHECK (next_uidvalidity >= 1),
+    -- The last modseq handed out (per account, shared by all changes); the first is 2.
+    highest_modseq INTEGER NOT NULL CHECK (highest_modseq >= 1),
+    -- Total bytes of all message files.
+    disk_usage INTEGER NOT NULL CHECK (disk_usage >= 0)
+) STRICT;
+
+CREATE TABLE mailboxes (
+    -- AUTOINCREMENT: a deleted mailbox's ID is never given to a new one.
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- Slash-separated hierarchy; "Inbox" has this exact case.
+    name TEXT NOT NULL UNIQUE,
+    uidvalidity INTEGER NOT NULL CHECK (uidvalidity BETWEEN 1 AND 4294967295),
+    uidnext INTEGER NOT NULL CHECK (uidnext BETWEEN 1 AND 4294967295),
+    -- NULL or one of Archive, Drafts, Junk, Sent, Trash.
+    special_use TEXT,
+    create_modseq INTEGER NOT NULL,
+    modseq INTEGER NOT NULL
+) STRICT;
+
+-- Live messages. The ID names the file; it is never reused.
+CREATE TABLE messages (
+    id INTEGER PRIMARY KEY,
+    mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),
+    uid INTEGER NOT NULL CHECK (uid BETWEEN 1 AND 4294967295),
+    modseq INTEGER NOT NULL,
+    create_modseq INTEGER NOT NULL,
+    -- System flags as bits (see Flags).
+    flags INTEGER NOT NULL,
+    -- Other keywords, lowercased, sorted, space-separated.
+    keywords TEXT NOT NULL,
+    size INTEGER NOT NULL CHECK (size >= 0),
+    -- Offset of the body: length of the header including the empty line.
+    header_size INTEGER NOT NULL CHECK (header_size >= 0),
+    -- Unix seconds: INTERNALDATE and SAVEDATE.
+    received INTEGER NOT NULL,
+    save_date INTEGER NOT NULL,
+    UNIQUE (mailbox_id, uid)
+) STRICT;
+CREATE INDEX messages_by_modseq ON messages (mailbox_id, modseq);
+
+-- Tombstones of expunged (or moved away) messages, for CONDSTORE/QRESYNC. Kept while
+-- the mailbox exists.
+CREATE TABLE expunged (
+    mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+    uid INTEGER NOT NULL,
+    modseq INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX expunged_by_modseq ON expunged (mailbox_id, modseq);
+
+-- Message files to delete: written in the transaction that drops the rows, the files
+-- are deleted after commit, and whatever a crash left is deleted at the next open.
+CREATE TABLE pending_erase (
+    message_id INTEGER PRIMARY KEY
+) STRICT;
+
+-- The keywords ever set in a mailbox (for the FLAGS response).
+CREATE TABLE mailbox_keywords (
+    mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+    keyword TEXT NOT NULL,
+    PRIMARY KEY (mailbox_id, keyword)
+) STRICT, WITHOUT ROWID;
+
+-- Subscribed names; a subscription outlives its mailbox (RFC 9051 SUBSCRIBE).
+CREATE TABLE subscriptions (
+    name TEXT PRIMARY KEY
+) STRICT;
+"#;
+
+const MIGRATIONS: &[M<'static>] = &[M::up(V1)];
+
+/// The migrations from an empty database to the current schema.
+pub(super) fn migrations() -> Migrations<'static> {
+    Migrations::from_slice(MIGRATIONS)
+}
