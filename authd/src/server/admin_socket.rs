@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use futures_util::{SinkExt as _, StreamExt as _};
+use futures_util::SinkExt as _;
 use postern_ipc::admin::{
     ADMIN_PROTOCOL_VERSION, AdminRequest, AdminResponse, MAX_ADMIN_REQUEST_FRAME,
     MAX_ADMIN_RESPONSE_FRAME,
@@ -38,19 +38,18 @@ pub async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, peer: Pee
             .await;
         return;
     }
-    while let Some(frame) = framed.next().await {
-        let request = match frame {
-            Ok(request) => request,
-            Err(e) => {
-                tracing::warn!(error = %e, "bad frame; closing this connection");
-                return;
-            }
-        };
-        let response = handle(&shared, request).await;
-        if let Err(e) = framed.send(response).await {
-            tracing::warn!(error = %e, "cannot answer; closing this connection");
-            return;
-        }
+    super::answer_requests(&mut framed, &mut AdminHandler(&shared)).await;
+}
+
+/// Answers the admin command line.
+struct AdminHandler<'a>(&'a Shared);
+
+impl super::RequestHandler for AdminHandler<'_> {
+    type Request = AdminRequest;
+    type Response = AdminResponse;
+
+    async fn handle(&mut self, request: AdminRequest) -> AdminResponse {
+        handle(self.0, request).await
     }
 }
 

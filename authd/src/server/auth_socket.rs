@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use futures_util::{SinkExt as _, StreamExt as _};
+use futures_util::SinkExt as _;
 use postern_ipc::auth::{
     AUTH_PROTOCOL_VERSION, AddressOwner, AuthRequest, AuthResponse, CertificateVerdict,
     MAX_AUTH_REQUEST_FRAME, MAX_AUTH_RESPONSE_FRAME, RequestError, SaslReply, WebSessionReply,
@@ -27,8 +27,6 @@ use crate::sasl::{Credentials as _, Outcome, Progress, SaslExchange};
 
 /// Random bytes in a web session token and a CSRF token.
 pub const WEB_TOKEN_BYTES: usize = 32;
-
-type Connection = Framed<UnixStream, FrameCodec<AuthRequest, AuthResponse>>;
 
 struct Exchange {
     sasl: SaslExchange,
@@ -63,7 +61,7 @@ pub async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, peer: Pee
             .await;
         return;
     }
-    serve_requests(&mut session, &mut framed).await;
+    super::answer_requests(&mut framed, &mut session).await;
     if let Some(exchange) = session.exchange.take() {
         // The daemon went away mid-exchange: the client's attempt ends as aborted.
         let mut exchange = exchange;
@@ -72,20 +70,12 @@ pub async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, peer: Pee
     }
 }
 
-async fn serve_requests(session: &mut Session, framed: &mut Connection) {
-    while let Some(frame) = framed.next().await {
-        let request = match frame {
-            Ok(request) => request,
-            Err(e) => {
-                tracing::warn!(error = %e, "bad frame; closing this connection");
-                return;
-            }
-        };
-        let response = session.handle(request).await;
-        if let Err(e) = framed.send(response).await {
-            tracing::warn!(error = %e, "cannot answer; closing this connection");
-            return;
-        }
+impl super::RequestHandler for Session {
+    type Request = AuthRequest;
+    type Response = AuthResponse;
+
+    async fn handle(&mut self, request: AuthRequest) -> AuthResponse {
+        Session::handle(self, request).await
     }
 }
 

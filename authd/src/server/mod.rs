@@ -250,6 +250,42 @@ async fn cleanup(shared: &Shared) {
     }
 }
 
+/// Something that answers one socket's requests, one at a time.
+trait RequestHandler {
+    /// What the peer sends.
+    type Request: serde::de::DeserializeOwned;
+    /// What authd answers.
+    type Response: serde::Serialize;
+    /// Answers one request.
+    async fn handle(&mut self, request: Self::Request) -> Self::Response;
+}
+
+/// Reads requests and writes answers until the peer closes; a bad frame closes this
+/// connection only (invariant 5).
+async fn answer_requests<H: RequestHandler>(
+    framed: &mut tokio_util::codec::Framed<
+        UnixStream,
+        postern_ipc::FrameCodec<H::Request, H::Response>,
+    >,
+    handler: &mut H,
+) {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    while let Some(frame) = framed.next().await {
+        let request = match frame {
+            Ok(request) => request,
+            Err(e) => {
+                tracing::warn!(error = %e, "bad frame; closing this connection");
+                return;
+            }
+        };
+        let response = handler.handle(request).await;
+        if let Err(e) = framed.send(response).await {
+            tracing::warn!(error = %e, "cannot answer; closing this connection");
+            return;
+        }
+    }
+}
+
 /// Starts serving one accepted connection, in a span naming the socket and the peer.
 /// Returns false when accepting failed (then the caller pauses).
 fn accept<F, Fut>(
