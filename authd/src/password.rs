@@ -45,7 +45,17 @@ pub fn prepare_password(raw: &str) -> Result<Zeroizing<String>, PasswordError> {
     }
     OpaqueString::enforce(raw)
         .map(|prepared| Zeroizing::new(prepared.into_owned()))
-        .map_err(|e| PasswordError::NotAllowed(format!("{e:?}")))
+        .map_err(|e| {
+            PasswordError::NotAllowed(match e {
+                precis_core::Error::BadCodepoint(info) => format!(
+                    "character U+{:04X} at position {} is not allowed",
+                    info.cp,
+                    info.position + 1
+                ),
+                precis_core::Error::Invalid => "empty or invalid".to_string(),
+                other => other.to_string(),
+            })
+        })
 }
 
 /// A new password in its PRECIS form, refused when too short.
@@ -308,7 +318,10 @@ pub(crate) mod tests {
         let password1 = "t\u{e9}st    ";
         assert_eq!(*prepare_password(password0).unwrap(), password1);
         assert_eq!(*prepare_password(password1).unwrap(), password1);
-        assert!(prepare_password("bad\u{7}bell").is_err());
+        assert_eq!(
+            prepare_password("bad\u{7}bell").unwrap_err().to_string(),
+            "password not allowed by PRECIS OpaqueString (RFC 8265): character U+0007 at position 4 is not allowed"
+        );
         assert!(prepare_password("").is_err());
         assert_eq!(prepare_new_password("short"), Err(PasswordError::TooShort));
         assert!(prepare_new_password(&"x".repeat(2000)).is_err());
