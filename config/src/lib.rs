@@ -67,6 +67,37 @@ pub struct Config {
     /// How `postern serve` supervises the daemons.
     #[serde(default)]
     pub supervisor: SupervisorConfig,
+    /// imapd's settings.
+    #[serde(default)]
+    pub imapd: ImapdConfig,
+}
+
+/// imapd's settings.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImapdConfig {
+    /// The system user imapd runs as.
+    pub user: UserRef,
+    /// Addresses for IMAP with STARTTLS, used when no socket named `imap` is passed.
+    pub imap_listen: Vec<std::net::SocketAddr>,
+    /// Addresses for IMAP over implicit TLS, used when no socket named `imaps` is passed.
+    pub imaps_listen: Vec<std::net::SocketAddr>,
+    /// PEM certificate chain, used when `$CREDENTIALS_DIRECTORY` is not set.
+    pub tls_certificate: PathBuf,
+    /// PEM private key, used when `$CREDENTIALS_DIRECTORY` is not set.
+    pub tls_key: PathBuf,
+}
+
+impl Default for ImapdConfig {
+    fn default() -> Self {
+        ImapdConfig {
+            user: UserRef::Name("postern-imapd".into()),
+            imap_listen: vec![std::net::SocketAddr::from(([0u16; 8], 143))],
+            imaps_listen: vec![std::net::SocketAddr::from(([0u16; 8], 993))],
+            tls_certificate: PathBuf::from("/etc/postern/tls/cert.pem"),
+            tls_key: PathBuf::from("/etc/postern/tls/key.pem"),
+        }
+    }
 }
 
 /// How `postern serve` supervises the daemons.
@@ -285,6 +316,7 @@ impl Config {
             authd: AuthdConfig::default(),
             ratelimit: RateLimitConfig::default(),
             supervisor: SupervisorConfig::default(),
+            imapd: ImapdConfig::default(),
         }
     }
 

@@ -1,0 +1,15 @@
+//! MIME parsing for FETCH: the structure of a stored message (BODYSTRUCTURE, BODY,
+//! ENVELOPE) and the bytes of a section (`BODY[section]<partial>`, `BINARY[part]`).
+//!
+//! A small hand-written parser that works on byte offsets into the raw message, so sizes,
+//! line counts and section bytes are exact. It never fails: malformed input (missing
+//! boundaries, broken headers, 8-bit junk, deep nesting) still yields a best-effort
+//! structure. Nesting deeper than [`MAX_DEPTH`] is described as an opaque part.
+
+mod section;
+mod structure;
+#[cfg(test)]
+mod tests;
+
+pub use section::{BinaryError, SectionError, apply_partial, binary, section};
+pub use structure::{MAX_DEPTH, MAX_PARTS, ParsedMessage};

@@ -1,0 +1,492 @@
+//! One client connection: greeting, TLS, the command loop of the not-authenticated state
+//! and the (for now minimal) authenticated state.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use postern_ipc::auth::{AuthRequest, AuthResponse, CertificateVerdict};
+use postern_ipc::client::AuthConnection;
+use postern_ipc::{ConnectionInfo, KeyFingerprint, Protocol, TlsInfo, Verdict};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
+
+use super::stream::Stream;
+use super::{
+    AUTHD_TIMEOUT, AUTHENTICATED_IDLE_TIMEOUT, Authenticated, PREAUTH_IDLE_TIMEOUT,
+    TLS_HANDSHAKE_TIMEOUT, WRITE_TIMEOUT,
+};
+use crate::protocol::capabilities::{CapabilityContext, capabilities};
+use crate::protocol::command::CommandBody;
+use crate::protocol::parse::{ParseOptions, parse_command};
+use crate::protocol::reader::{CommandReader, Event};
+use crate::protocol::response::{
+    CONTINUE_LITERAL, Code, Data, EncodeOptions, Response, StatusKind, StatusResponse,
+};
+use crate::tls::handshake_facts;
+
+/// The SASL mechanisms always advertised, in mox's order (§2.1); PLAIN and EXTERNAL are
+/// added per connection.
+const ADVERTISED_MECHANISMS: [&str; 5] = [
+    "SCRAM-SHA-256-PLUS",
+    "SCRAM-SHA-256",
+    "SCRAM-SHA-1-PLUS",
+    "SCRAM-SHA-1",
+    "CRAM-MD5",
+];
+
+/// Read buffer size per connection.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Which kind of listener a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// Plain IMAP with STARTTLS (143).
+    Imap,
+    /// Implicit TLS (993).
+    Imaps,
+}
+
+/// What every session shares: authd's socket and the TLS acceptor.
+#[derive(Clone)]
+pub struct Shared {
+    /// authd's auth socket.
+    pub auth_socket: PathBuf,
+    /// The TLS configuration.
+    pub tls: TlsAcceptor,
+}
+
+/// Why the session ends.
+pub(super) enum End {
+    /// The client or the network closed, or a write failed.
+    Closed,
+    /// The session said BYE (or must close without a word).
+    Bye,
+}
+
+/// A connection's state before and after login.
+pub(super) struct Session {
+    pub(super) stream: Stream,
+    reader: CommandReader,
+    pending: Vec<u8>,
+    pub(super) shared: Shared,
+    pub(super) remote: SocketAddr,
+    pub(super) local: SocketAddr,
+    /// Facts of the TLS handshake, once on TLS.
+    pub(super) tls: Option<TlsInfo>,
+    /// A registered client key presented in the handshake, and its verdict.
+    pub(super) certificate: Option<(KeyFingerprint, Verdict)>,
+    /// `name/version` from ID.
+    pub(super) user_agent: Option<String>,
+    commands_seen: u64,
+}
+
+/// Serves one client connection to its end.
+pub async fn serve(tcp: TcpStream, listener: Listener, shared: Shared) {
+    let (Ok(remote), Ok(local)) = (tcp.peer_addr(), tcp.local_addr()) else {
+        return;
+    };
+    let mut session = Session {
+        stream: Stream::Plain(tcp),
+        reader: CommandReader::default(),
+        pending: Vec::new(),
+        shared,
+        remote,
+        local,
+        tls: None,
+        certificate: None,
+        user_agent: None,
+        commands_seen: 0,
+    };
+    tracing::debug!(%remote, ?listener, "connection");
+    let mut preauth = None;
+    if listener == Listener::Imaps {
+        match session.start_tls().await {
+            Ok(Some((verdict, no_preauth))) if !no_preauth => {
+                preauth = Authenticated::from_verdict(verdict);
+            }
+            Ok(_) => {}
+            Err(()) => return,
+        }
+    }
+    let user = match preauth {
+        Some(user) => {
+            let greeting = StatusResponse::untagged(
+                StatusKind::PreAuth,
+                Some(Code::Capability(session.capabilities())),
+                &format!("postern imap welcomes {}", user.login_address()),
+            );
+            if session.send(&Response::Status(greeting)).await.is_err() {
+                return;
+            }
+            user
+        }
+        None => {
+            let greeting = StatusResponse::untagged(
+                StatusKind::Ok,
+                Some(Code::Capability(session.capabilities())),
+                "postern imap",
+            );
+            if session.send(&Response::Status(greeting)).await.is_err() {
+                return;
+            }
+            match session.not_authenticated().await {
+                Ok(user) => user,
+                Err(_) => {
+                    session.stream.shutdown().await;
+                    return;
+                }
+            }
+        }
+    };
+    tracing::info!(%remote, account = user.account(), "logged in");
+    let _ = session.authenticated(&user).await;
+    session.stream.shutdown().await;
+}
+
+/// What a command loop step produced.
+pub(super) enum Next {
+    /// A parsed command.
+    Command(crate::protocol::command::Command),
+    /// Nothing to do (an error was answered).
+    Nothing,
+}
+
+impl Session {
+    /// The capabilities for the connection as it is now.
+    pub(super) fn capabilities(&self) -> Vec<String> {
+        let on_tls = self.stream.is_tls();
+        capabilities(&CapabilityContext {
+            mechanisms: ADVERTISED_MECHANISMS
+                .iter()
+                .map(|m| m.to_string())
+                .collect(),
+            starttls: !on_tls,
+            plain_allowed: on_tls,
+            external: on_tls && self.certificate.is_some(),
+        })
+    }
+
+    /// Writes one response.
+    pub(super) async fn send(&mut self, response: &Response) -> Result<(), End> {
+        self.send_bytes(&response.to_bytes(EncodeOptions::default()))
+            .await
+    }
+
+    pub(super) async fn send_bytes(&mut self, bytes: &[u8]) -> Result<(), End> {
+        match tokio::time::timeout(WRITE_TIMEOUT, self.stream.write_all(bytes)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(End::Closed),
+        }
+    }
+
+    /// Writes a tagged status response.
+    pub(super) async fn reply(
+        &mut self,
+        tag: &str,
+        kind: StatusKind,
+        code: Option<Code>,
+        text: &str,
+    ) -> Result<(), End> {
+        self.send(&Response::Status(StatusResponse::tagged(
+            tag, kind, code, text,
+        )))
+        .await
+    }
+
+    /// The next reader event, reading from the client as needed. `* BYE inactive` and
+    /// the end of the session after `idle` without input.
+    pub(super) async fn next_event(&mut self, idle: Duration) -> Result<Event, End> {
+        loop {
+            if let Some(event) = self.reader.poll() {
+                return Ok(event);
+            }
+            if !self.pending.is_empty() {
+                let used = self.reader.push(&self.pending);
+                self.pending.drain(..used);
+                if used > 0 {
+                    continue;
+                }
+            }
+            let mut buf = vec![0u8; READ_CHUNK];
+            match tokio::time::timeout(idle, self.stream.read(&mut buf)).await {
+                Err(_) => {
+                    let bye = StatusResponse::untagged(StatusKind::Bye, None, "inactive");
+                    let _ = self.send(&Response::Status(bye)).await;
+                    return Err(End::Bye);
+                }
+                Ok(Ok(0)) | Ok(Err(_)) => return Err(End::Closed),
+                Ok(Ok(n)) => {
+                    let used = self.reader.push(&buf[..n]);
+                    self.pending.extend_from_slice(&buf[used..n]);
+                }
+            }
+        }
+    }
+
+    /// Reads one line (a SASL response) in line mode.
+    pub(super) async fn read_line(&mut self) -> Result<Vec<u8>, End> {
+        self.reader.expect_line();
+        loop {
+            match self.next_event(PREAUTH_IDLE_TIMEOUT).await? {
+                Event::Line(line) => return Ok(line),
+                Event::Rejected(r) => {
+                    self.send_bytes(&r.reply).await?;
+                    if r.close {
+                        return Err(End::Bye);
+                    }
+                }
+                Event::Close => return Err(End::Bye),
+                _ => {}
+            }
+        }
+    }
+
+    /// Reads and parses the next command, answering framing and syntax errors.
+    async fn next_command(&mut self, idle: Duration) -> Result<Next, End> {
+        match self.next_event(idle).await? {
+            Event::Continue { .. } => {
+                self.send_bytes(CONTINUE_LITERAL).await?;
+                Ok(Next::Nothing)
+            }
+            Event::Rejected(r) => {
+                self.send_bytes(&r.reply).await?;
+                if r.close {
+                    Err(End::Bye)
+                } else {
+                    Ok(Next::Nothing)
+                }
+            }
+            Event::Close => Err(End::Bye),
+            Event::Command(raw) => {
+                let first = self.commands_seen == 0;
+                self.commands_seen += 1;
+                match parse_command(&raw, ParseOptions::default()) {
+                    Ok(cmd) => Ok(Next::Command(cmd)),
+                    Err(_) if first => {
+                        let bye = StatusResponse::untagged(
+                            StatusKind::Bye,
+                            None,
+                            "please try again speaking imap",
+                        );
+                        let _ = self.send(&Response::Status(bye)).await;
+                        Err(End::Bye)
+                    }
+                    Err(e) => {
+                        self.send_bytes(&e.reply()).await?;
+                        Ok(Next::Nothing)
+                    }
+                }
+            }
+            // No APPEND before login: the reader hands out message data only for
+            // APPEND, which is answered after the command completes.
+            Event::MessageStart { .. } | Event::MessageData(_) | Event::Line(_) => {
+                Ok(Next::Nothing)
+            }
+        }
+    }
+
+    /// Answers CAPABILITY, NOOP, LOGOUT and ID, which every state has. Returns whether
+    /// the command was one of them; `Err(End::Bye)` after LOGOUT.
+    async fn common_command(&mut self, tag: &str, body: &CommandBody) -> Result<bool, End> {
+        match body {
+            CommandBody::Capability => {
+                let caps = self.capabilities();
+                self.send(&Response::Data(Data::Capability(caps))).await?;
+                self.reply(tag, StatusKind::Ok, None, "capability done")
+                    .await?;
+            }
+            CommandBody::Noop => {
+                self.reply(tag, StatusKind::Ok, None, "noop done").await?;
+            }
+            CommandBody::Logout => {
+                let bye = StatusResponse::untagged(StatusKind::Bye, None, "thanks");
+                self.send(&Response::Status(bye)).await?;
+                self.reply(tag, StatusKind::Ok, None, "logout done").await?;
+                return Err(End::Bye);
+            }
+            CommandBody::Id { parameters } => {
+                if let Some(params) = parameters {
+                    let get = |key: &str| {
+                        params
+                            .iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                            .and_then(|(_, v)| v.clone())
+                    };
+                    let agent = match (get("name"), get("version")) {
+                        (Some(name), Some(version)) => Some(format!("{name}/{version}")),
+                        (Some(name), None) => Some(name),
+                        _ => None,
+                    };
+                    if agent.is_some() {
+                        self.user_agent = agent;
+                    }
+                }
+                let id = Data::Id(Some(vec![("name".into(), Some("postern".into()))]));
+                self.send(&Response::Data(id)).await?;
+                self.reply(tag, StatusKind::Ok, None, "id done").await?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The not-authenticated state, until a login succeeds.
+    async fn not_authenticated(&mut self) -> Result<Authenticated, End> {
+        loop {
+            let Next::Command(cmd) = self.next_command(PREAUTH_IDLE_TIMEOUT).await? else {
+                continue;
+            };
+            let tag = cmd.tag.as_str();
+            if self.common_command(tag, &cmd.body).await? {
+                continue;
+            }
+            match cmd.body {
+                CommandBody::StartTls => {
+                    if self.stream.is_tls() {
+                        self.reply(tag, StatusKind::Bad, None, "starttls tls already active")
+                            .await?;
+                        continue;
+                    }
+                    self.reply(tag, StatusKind::Ok, None, "starttls ok").await?;
+                    // No plaintext command injection: whatever came after STARTTLS
+                    // in the clear is dropped.
+                    self.pending.clear();
+                    self.reader = CommandReader::default();
+                    if self.start_tls().await.is_err() {
+                        return Err(End::Closed);
+                    }
+                }
+                CommandBody::Login { username, password } => {
+                    if let Some(user) = self.login(tag, username, password).await? {
+                        return Ok(user);
+                    }
+                }
+                CommandBody::Authenticate {
+                    mechanism,
+                    initial_response,
+                } => {
+                    if let Some(user) = self.authenticate(tag, &mechanism, initial_response).await?
+                    {
+                        return Ok(user);
+                    }
+                }
+                other => {
+                    let text = format!("{} not allowed in this connection state", other.name());
+                    self.reply(tag, StatusKind::No, None, &text).await?;
+                }
+            }
+        }
+    }
+
+    /// The authenticated state. Mailbox access is not built yet.
+    async fn authenticated(&mut self, _user: &Authenticated) -> Result<(), End> {
+        loop {
+            let Next::Command(cmd) = self.next_command(AUTHENTICATED_IDLE_TIMEOUT).await? else {
+                continue;
+            };
+            let tag = cmd.tag.as_str();
+            if self.common_command(tag, &cmd.body).await? {
+                continue;
+            }
+            match cmd.body {
+                CommandBody::StartTls
+                | CommandBody::Login { .. }
+                | CommandBody::Authenticate { .. } => {
+                    let text = format!("{} not allowed in this connection state", cmd.body.name());
+                    self.reply(tag, StatusKind::No, None, &text).await?;
+                }
+                _ => {
+                    self.reply(
+                        tag,
+                        StatusKind::No,
+                        Some(Code::Unavailable),
+                        "mailbox access not built yet",
+                    )
+                    .await?;
+                }
+            }
+        }
+    }
+
+    /// Runs the TLS handshake on the plain stream and asks authd about a client
+    /// certificate. Returns the certificate's verdict and its no-preauth flag when the
+    /// key is registered. `Err` when the handshake failed (the connection is gone).
+    async fn start_tls(&mut self) -> Result<Option<(Verdict, bool)>, ()> {
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
+            return Err(());
+        };
+        let accept = self.shared.tls.accept(tcp);
+        let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, accept).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                tracing::debug!(remote = %self.remote, "tls handshake failed: {e}");
+                return Err(());
+            }
+            Err(_) => {
+                tracing::debug!(remote = %self.remote, "tls handshake timed out");
+                return Err(());
+            }
+        };
+        let facts = handshake_facts(tls.get_ref().1);
+        self.stream = Stream::Tls(Box::new(tls));
+        self.tls = Some(facts.info);
+        let Some(key) = facts.client_key else {
+            return Ok(None);
+        };
+        let request = AuthRequest::CertificateLogin {
+            connection: self.connection_info(Some(key)),
+        };
+        match self.authd_call_once(request).await {
+            Some(AuthResponse::Certificate(CertificateVerdict::Known {
+                verdict,
+                no_imap_preauth,
+            })) if verdict.protocol == Protocol::Imap => {
+                self.certificate = Some((key, verdict.clone()));
+                Ok(Some((verdict, no_imap_preauth)))
+            }
+            Some(AuthResponse::Certificate(CertificateVerdict::Unknown)) => {
+                tracing::info!(
+                    remote = %self.remote,
+                    key = key.to_base64url(),
+                    "unknown tls client certificate, ignored"
+                );
+                Ok(None)
+            }
+            other => {
+                tracing::info!(
+                    remote = %self.remote,
+                    key = key.to_base64url(),
+                    "tls client certificate not used: {other:?}"
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    /// Facts about this connection for authd.
+    pub(super) fn connection_info(&self, client_key: Option<KeyFingerprint>) -> ConnectionInfo {
+        ConnectionInfo {
+            protocol: Protocol::Imap,
+            remote_ip: self.remote.ip(),
+            local_ip: self.local.ip(),
+            tls: self.tls.clone(),
+            client_key,
+            user_agent: self.user_agent.clone(),
+        }
+    }
+
+    /// One request on a fresh connection to authd; `None` when authd cannot be reached.
+    async fn authd_call_once(&self, request: AuthRequest) -> Option<AuthResponse> {
+        let work = async {
+            let mut conn = AuthConnection::connect(&self.shared.auth_socket)
+                .await
+                .ok()?;
+            conn.call(request).await.ok()
+        };
+        tokio::time::timeout(AUTHD_TIMEOUT, work)
+            .await
+            .ok()
+            .flatten()
+    }
+}

@@ -1,0 +1,29 @@
+//! IMAP sessions over a TCP (and TLS) connection: greeting, the not-authenticated state
+//! with every login path relayed to authd, and the [`Authenticated`] value that is the
+//! only way past login.
+//!
+//! Code in this module before login has no handle to the mail store (DESIGN.md, "Known
+//! costs"): the store is reached only through an [`Authenticated`], which only authd's
+//! verdict produces.
+
+mod authenticated;
+mod connection;
+mod login;
+mod stream;
+
+pub use authenticated::Authenticated;
+pub use connection::{Listener, Shared, serve};
+
+use std::time::Duration;
+
+/// How long a client that has not logged in may stay silent (mox §7.2).
+pub const PREAUTH_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a logged-in client may stay silent outside IDLE (mox §7.2).
+pub const AUTHENTICATED_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// How long a TLS handshake may take (mox §1.3).
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long imapd waits for authd to connect or answer before it answers
+/// `NO [UNAVAILABLE]`.
+pub const AUTHD_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long writing one response may take.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
