@@ -228,7 +228,10 @@ async fn scram_sha_256_plus_with_tls_exporter() {
         .export_keying_material(&mut binding, b"EXPORTER-Channel-Binding", Some(&[]))
         .unwrap();
     let hex: String = binding.iter().map(|b| format!("{b:02x}")).collect();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../authd/tests/scram_client.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../authd/tests/scram_client.py"
+    );
     let mut scram = Command::new("python3")
         .args([script, "SCRAM-SHA-256-PLUS", ADDRESS, PASSWORD, &hex])
         .stdin(Stdio::piped())
