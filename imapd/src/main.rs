@@ -126,6 +126,11 @@ async fn run(
     }
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
+    // Tell a supervisor (postern serve, localserve or systemd) that we accept connections.
+    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+        tracing::warn!("cannot report readiness: {e}");
+    }
+    tracing::info!(daemon = "imapd", "serving");
     tokio::select! {
         _ = terminate.recv() => {}
         _ = interrupt.recv() => {}
