@@ -499,6 +499,16 @@ impl Writer {
         self.out.extend_from_slice(data);
     }
 
+    /// Strings separated by spaces.
+    fn strings<'s>(&mut self, items: impl IntoIterator<Item = &'s [u8]>) {
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.raw(" ");
+            }
+            self.string(item);
+        }
+    }
+
     /// A string (quoted or literal). NUL cannot be sent in either form (only in
     /// literal8), so NUL bytes are dropped from strings; message content is written
     /// with [`Writer::content`] instead.
@@ -868,12 +878,7 @@ impl Writer {
                     } else {
                         "HEADER.FIELDS.NOT ("
                     });
-                    for (i, name) in f.iter().enumerate() {
-                        if i > 0 {
-                            self.raw(" ");
-                        }
-                        self.string(name.as_bytes());
-                    }
+                    self.strings(f.iter().map(|name| name.as_bytes()));
                     self.raw(")");
                 }
             }
@@ -964,12 +969,7 @@ impl Writer {
             [one] => self.string(one.as_bytes()),
             many => {
                 self.raw("(");
-                for (i, l) in many.iter().enumerate() {
-                    if i > 0 {
-                        self.raw(" ");
-                    }
-                    self.string(l.as_bytes());
-                }
+                self.strings(many.iter().map(|l| l.as_bytes()));
                 self.raw(")");
             }
         }
