@@ -398,6 +398,22 @@ impl Config {
     pub fn control_socket(&self) -> PathBuf {
         self.runtime_dir.join("control.sock")
     }
+
+    /// imapd's mail store root (mode 0700, imapd's user).
+    pub fn imapd_dir(&self) -> PathBuf {
+        self.data_dir.join("imapd")
+    }
+
+    /// imapd's store socket, through which submitd and webd deliver messages.
+    pub fn store_socket(&self) -> PathBuf {
+        self.runtime_dir.join("store.sock")
+    }
+
+    /// imapd's control socket, through which the supervisor hands over new TLS
+    /// certificates on reload.
+    pub fn imapd_control_socket(&self) -> PathBuf {
+        self.runtime_dir.join("imapd-control.sock")
+    }
 }
 
 #[cfg(test)]
