@@ -408,12 +408,6 @@ impl Config {
     pub fn store_socket(&self) -> PathBuf {
         self.runtime_dir.join("store.sock")
     }
-
-    /// imapd's control socket, through which the supervisor hands over new TLS
-    /// certificates on reload.
-    pub fn imapd_control_socket(&self) -> PathBuf {
-        self.runtime_dir.join("imapd-control.sock")
-    }
 }
 
 #[cfg(test)]
