@@ -5,6 +5,7 @@
 
 pub mod mime;
 pub mod protocol;
+pub mod reload;
 pub mod session;
 pub mod store;
 pub mod tls;

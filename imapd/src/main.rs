@@ -8,9 +8,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use postern_config::Config;
+use postern_imapd::reload::{reload_from_files, serve_control};
 use postern_imapd::session::{Listener, Shared, serve};
-use postern_imapd::tls::{credential_paths, load_server_config};
+use postern_imapd::tls::{credential_paths, read_pem_file, server_config};
 use postern_ipc::activation::ActivatedSockets;
+use postern_ipc::control::DAEMON_CONTROL_FD_NAME;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -49,10 +51,23 @@ fn start() -> anyhow::Result<()> {
     let config_path = Config::path_from(args.config.as_deref());
     let config = Config::load(&config_path)?;
     let (cert, key) = credential_paths(&config.imapd.tls_certificate, &config.imapd.tls_key);
-    let tls = load_server_config(&cert, &key)?;
+    let (tls, certificate) = server_config(&read_pem_file(&cert)?, &read_pem_file(&key)?)?;
+    let control = activated.take(DAEMON_CONTROL_FD_NAME);
     let passed = !activated.is_empty();
     let imap = activated.take("imap");
     let imaps = activated.take("imaps");
+    for socket in control {
+        let certificate = certificate.clone();
+        std::thread::Builder::new()
+            .name("control".into())
+            .spawn(move || serve_control(socket, certificate))
+            .context("starting the control thread")?;
+    }
+    // systemd's reload (and an admin's SIGHUP) reads the certificate files again.
+    let reload = move || match reload_from_files(&certificate, &cert, &key) {
+        Ok(()) => tracing::info!(daemon = "imapd", "tls certificate reloaded"),
+        Err(e) => tracing::warn!(daemon = "imapd", "tls certificate not reloaded: {e}"),
+    };
     if !activated.is_empty() {
         tracing::warn!(names = ?activated.remaining_names(), "ignoring unknown passed sockets");
     }
@@ -63,7 +78,7 @@ fn start() -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(run(config, passed, imap, imaps, shared))
+        .block_on(run(config, passed, imap, imaps, shared, reload))
 }
 
 fn tokio_listeners(fds: Vec<OwnedFd>) -> anyhow::Result<Vec<TcpListener>> {
@@ -94,6 +109,7 @@ async fn run(
     imap: Vec<OwnedFd>,
     imaps: Vec<OwnedFd>,
     shared: Shared,
+    reload: impl Fn(),
 ) -> anyhow::Result<()> {
     let (imap, imaps) = if passed {
         (tokio_listeners(imap)?, tokio_listeners(imaps)?)
@@ -126,14 +142,18 @@ async fn run(
     }
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut hangup = signal(SignalKind::hangup())?;
     // Tell a supervisor (postern serve, localserve or systemd) that we accept connections.
     if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
         tracing::warn!("cannot report readiness: {e}");
     }
     tracing::info!(daemon = "imapd", "serving");
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = hangup.recv() => reload(),
+        }
     }
     tracing::info!("stopping");
     Ok(())

@@ -4,13 +4,14 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use postern_ipc::{KeyFingerprint, Secret, TlsInfo};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::server::{ServerConfig, ServerConnection};
+use rustls::server::{ClientHello, ResolvesServerCert, ServerConfig, ServerConnection};
+use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
@@ -52,19 +53,76 @@ pub fn credential_paths(config_cert: &Path, config_key: &Path) -> (PathBuf, Path
     }
 }
 
-/// Reads the PEM certificate chain and key and builds the server configuration.
-pub fn load_server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsSetupError> {
-    let read = |path: &Path| {
-        std::fs::read(path).map_err(|source| TlsSetupError::Read {
-            path: path.to_path_buf(),
-            source,
-        })
-    };
-    server_config(&read(cert)?, &read(key)?)
+/// Reads a PEM file (certificate chain or key).
+pub fn read_pem_file(path: &Path) -> Result<Vec<u8>, TlsSetupError> {
+    std::fs::read(path).map_err(|source| TlsSetupError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
-/// Builds the server configuration from PEM data.
-pub fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<ServerConfig>, TlsSetupError> {
+/// Reads PEM data from a file descriptor handed over by the supervisor, at most
+/// [`MAX_PEM_SIZE`] bytes.
+pub fn read_pem_fd(fd: std::os::fd::OwnedFd) -> Result<Vec<u8>, TlsSetupError> {
+    use std::io::Read as _;
+    let mut data = Vec::new();
+    std::fs::File::from(fd)
+        .take(MAX_PEM_SIZE + 1)
+        .read_to_end(&mut data)
+        .map_err(|source| TlsSetupError::Read {
+            path: PathBuf::from("(passed file descriptor)"),
+            source,
+        })?;
+    if data.len() as u64 > MAX_PEM_SIZE {
+        return Err(TlsSetupError::Pem(format!(
+            "PEM data larger than {MAX_PEM_SIZE} bytes"
+        )));
+    }
+    Ok(data)
+}
+
+/// The largest certificate chain or key file accepted.
+pub const MAX_PEM_SIZE: u64 = 1024 * 1024;
+
+/// The certificate and key new TLS connections are served with; replaceable while the
+/// daemon runs (reload), without touching open connections.
+pub struct ServerCertificate {
+    provider: Arc<CryptoProvider>,
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl fmt::Debug for ServerCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ServerCertificate")
+    }
+}
+
+impl ServerCertificate {
+    /// Serves new connections with this PEM certificate chain and key from now on. On
+    /// error the certificate in use stays.
+    pub fn replace(&self, cert_pem: &[u8], key_pem: &[u8]) -> Result<(), TlsSetupError> {
+        let key = certified_key(&self.provider, cert_pem, key_pem)?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = key;
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for ServerCertificate {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        )
+    }
+}
+
+fn certified_key(
+    provider: &CryptoProvider,
+    cert_pem: &[u8],
+    key_pem: &[u8],
+) -> Result<Arc<CertifiedKey>, TlsSetupError> {
     let certs = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsSetupError::Pem(format!("certificate: {e}")))?;
@@ -73,15 +131,29 @@ pub fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<ServerConfig
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem)
         .map_err(|e| TlsSetupError::Pem(format!("private key: {e}")))?;
+    let key = CertifiedKey::from_der(certs, key, provider)?;
+    Ok(Arc::new(key))
+}
+
+/// Builds the server configuration from PEM data; the returned [`ServerCertificate`]
+/// replaces the certificate later.
+pub fn server_config(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+) -> Result<(Arc<ServerConfig>, Arc<ServerCertificate>), TlsSetupError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let certificate = Arc::new(ServerCertificate {
+        current: RwLock::new(certified_key(&provider, cert_pem, key_pem)?),
+        provider: provider.clone(),
+    });
     let verifier = Arc::new(AnySelfSignedClientCert {
         provider: provider.clone(),
     });
     let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)?;
-    Ok(Arc::new(config))
+        .with_cert_resolver(certificate.clone());
+    Ok((Arc::new(config), certificate))
 }
 
 /// Requests (never requires) a client certificate and accepts any that parses, so that

@@ -37,3 +37,27 @@ pub struct DaemonStatus {
     /// How it ended last, if it ever did.
     pub last_exit: Option<String>,
 }
+
+/// The name under which a supervised daemon receives its end of the control socket
+/// pair (`LISTEN_FDNAMES`).
+pub const DAEMON_CONTROL_FD_NAME: &str = "control";
+
+/// Largest datagram on a daemon's control socket pair, either way.
+pub const MAX_DAEMON_CONTROL_MESSAGE: usize = 4 * 1024;
+
+/// A message from the supervisor to one daemon over the daemon's control socket pair.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum DaemonControl {
+    /// Use a new TLS certificate for new connections. The datagram carries two fds,
+    /// opened by root: the PEM certificate chain, then the PEM private key.
+    ReloadTls,
+}
+
+/// A daemon's answer to a [`DaemonControl`] message.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum DaemonControlReply {
+    /// Done.
+    Done,
+    /// Not done, and why (the daemon keeps what it had).
+    Failed(String),
+}

@@ -109,7 +109,8 @@ pub fn send(
     Ok(())
 }
 
-/// Receives one datagram of at most `max_payload` bytes (blocking). Any truncation of
+/// Receives one datagram of at most `max_payload` bytes (blocking, retried when a signal
+/// interrupts it). Any truncation of
 /// payload or fds is an error; fds received with a truncated datagram are closed.
 pub fn recv(socket: BorrowedFd<'_>, max_payload: usize) -> Result<Datagram, FdPassError> {
     // One byte more than allowed, so an oversized datagram shows as truncated.
@@ -117,12 +118,17 @@ pub fn recv(socket: BorrowedFd<'_>, max_payload: usize) -> Result<Datagram, FdPa
     let mut cmsg_space = nix::cmsg_space!([RawFd; MAX_FDS_PER_MESSAGE]);
     let (len, flags, received) = {
         let mut iov = [IoSliceMut::new(&mut buf)];
-        let msg = recvmsg::<()>(
-            socket.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg_space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )?;
+        let msg = loop {
+            match recvmsg::<()>(
+                socket.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg_space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other?,
+            }
+        };
         let mut received = Vec::new();
         for cmsg in msg.cmsgs()? {
             if let ControlMessageOwned::ScmRights(fds) = cmsg {

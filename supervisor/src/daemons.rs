@@ -27,9 +27,15 @@ pub const AUTHD: Daemon = Daemon {
     binary: "postern-authd",
 };
 
+/// imapd, the IMAP server and owner of the mail store.
+pub const IMAPD: Daemon = Daemon {
+    name: "imapd",
+    binary: "postern-imapd",
+};
+
 /// The daemons that exist so far, in start order. A new one is added here, with its
 /// listeners in [`LISTENERS`] and its plan in `postern serve` and `postern localserve`.
-pub const DAEMONS: &[Daemon] = &[AUTHD];
+pub const DAEMONS: &[Daemon] = &[AUTHD, IMAPD];
 
 /// A TCP service and the daemon that serves it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

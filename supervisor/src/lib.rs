@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod cli;
 pub mod control;
+pub mod credentials;
 pub mod daemons;
 pub mod launch;
 pub mod localserve;
@@ -19,6 +20,7 @@ pub mod sockets;
 pub mod status;
 pub mod supervision;
 pub mod tls;
+pub mod tls_daemon;
 
 use anyhow::Context;
 use postern_config::Config;

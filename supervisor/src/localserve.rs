@@ -24,12 +24,13 @@ use tokio::sync::{Mutex, watch};
 
 use crate::admin::Admin;
 use crate::control;
-use crate::daemons::{self, AUTHD, LISTENERS};
+use crate::daemons::{self, AUTHD, IMAPD, LISTENERS};
 use crate::sockets::{MAX_SOCKET_PATH, READY_TIMEOUT, ReadySocket, bind_unix};
 use crate::supervision::{
     DaemonPlan, Received, RestartPolicy, Signals, Startup, Supervision, base_env, wait_started,
 };
 use crate::tls;
+use crate::tls_daemon::{self, TlsDaemonSpec};
 
 /// The account localserve creates.
 pub const ACCOUNT: &str = "postern";
@@ -107,7 +108,22 @@ pub fn initial_config(layout: &Layout, uid: u32) -> Config {
     config.authd.admin_users = vec![UserRef::Uid(uid)];
     // No imapd yet, so no mail store to confirm account removals.
     config.authd.mail_store = false;
+    config.imapd.user = UserRef::Uid(uid);
+    config.imapd.imap_listen = vec![local_port(IMAP_PORT)];
+    config.imapd.imaps_listen = vec![local_port(IMAPS_PORT)];
+    config.imapd.tls_certificate = layout.certificate.clone();
+    config.imapd.tls_key = layout.private_key.clone();
     config
+}
+
+/// The standard IMAP port.
+const IMAP_PORT: u16 = 143;
+/// The standard IMAPS port.
+const IMAPS_PORT: u16 = 993;
+
+/// 127.0.0.1 at a standard port + [`PORT_OFFSET`].
+fn local_port(standard: u16) -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], standard + PORT_OFFSET))
 }
 
 /// Creates what is missing in the localserve directory (the directory, the config, the
@@ -268,6 +284,22 @@ pub fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
         fds: vec![("auth".into(), auth), ("admin".into(), admin)],
         identity: None,
     };
+    let imapd = tls_daemon::prepare(
+        &layout.config,
+        &config,
+        &config.runtime_dir,
+        TlsDaemonSpec {
+            daemon: IMAPD,
+            identity: None,
+            listeners: vec![
+                ("imap", config.imapd.imap_listen.clone()),
+                ("imaps", config.imapd.imaps_listen.clone()),
+            ],
+            sockets: Vec::new(),
+            certificate: config.imapd.tls_certificate.clone(),
+            key: config.imapd.tls_key.clone(),
+        },
+    )?;
 
     // One thread, which forks the daemons and lives as long as we do (their
     // parent-death signal is tied to it).
@@ -275,20 +307,38 @@ pub fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(supervise(&layout, &config, uid, authd, ready, control))
+    let (imapd, imapd_ready, _reloader) = imapd;
+    let daemons = Daemons {
+        authd,
+        ready,
+        others: vec![(imapd, imapd_ready)],
+    };
+    runtime.block_on(supervise(&layout, &config, uid, daemons, control))
 }
 
-/// Starts authd under supervision, prepares the account, prints the banner, and runs
-/// until a signal; then stops every daemon. A daemon that dies is restarted (and
-/// logged); only one that dies before it was ever ready ends localserve, with an error.
+/// authd and the daemons started after it, with their notify sockets.
+struct Daemons {
+    authd: DaemonPlan,
+    ready: ReadySocket,
+    others: Vec<(DaemonPlan, ReadySocket)>,
+}
+
+/// Starts authd under supervision, prepares the account, starts the other daemons,
+/// prints the banner, and runs until a signal; then stops every daemon. A daemon that
+/// dies is restarted (and logged); only one that dies before it was ever ready ends
+/// localserve, with an error.
 async fn supervise(
     layout: &Layout,
     config: &Config,
     uid: u32,
-    authd: DaemonPlan,
-    ready: ReadySocket,
+    daemons: Daemons,
     control: OwnedFd,
 ) -> anyhow::Result<()> {
+    let Daemons {
+        authd,
+        ready,
+        others,
+    } = daemons;
     let mut signals = Signals::new().context("cannot catch signals")?;
     let policy = RestartPolicy::from_config(config);
     let supervision = Arc::new(Mutex::new(Supervision::new(policy)));
@@ -305,7 +355,7 @@ async fn supervise(
     ));
 
     let started = tokio::select! {
-        result = start(layout, config, uid, ready, &supervision, &mut exits) => result.map(|()| true),
+        result = start(layout, config, uid, (ready, others), &supervision, &mut exits) => result.map(|()| true),
         received = signals.recv() => {
             log_stop(received);
             Ok(false)
@@ -329,37 +379,57 @@ fn log_stop(received: Received) {
 }
 
 /// Waits for authd's readiness (failing if it exits first), makes sure the account
-/// exists and prints the banner.
+/// exists, starts the other daemons one by one (failing if one exits before it is
+/// ready) and prints the banner.
 async fn start(
     layout: &Layout,
     config: &Config,
     uid: u32,
-    ready: ReadySocket,
+    (ready, others): (ReadySocket, Vec<(DaemonPlan, ReadySocket)>),
     supervision: &Mutex<Supervision>,
     exits: &mut watch::Receiver<u32>,
 ) -> anyhow::Result<()> {
-    match wait_started(ready, AUTHD.name, exits).await {
-        Startup::Ready => {}
+    started(
+        AUTHD.name,
+        wait_started(ready, AUTHD.name, exits).await,
+        supervision,
+    )
+    .await?;
+    let mut admin = Admin::connect(&config.admin_socket()).await?;
+    let account = ensure_account(&mut admin).await?;
+    drop(admin);
+    for (plan, ready) in others {
+        let name = plan.name;
+        supervision.lock().await.start(plan);
+        started(name, wait_started(ready, name, exits).await, supervision).await?;
+    }
+    let _ = crate::output::emit(&banner(layout, uid, &account));
+    Ok(())
+}
+
+/// Turns how waiting for daemon `name` ended into an error unless it is ready.
+async fn started(
+    name: &str,
+    startup: Startup,
+    supervision: &Mutex<Supervision>,
+) -> anyhow::Result<()> {
+    match startup {
+        Startup::Ready => Ok(()),
         Startup::TimedOut => bail!(
-            "authd did not report readiness within {} s; its log is above",
+            "{name} did not report readiness within {} s; its log is above",
             READY_TIMEOUT.as_secs()
         ),
         Startup::Exited => {
-            let last = supervision
+            let (daemon, last) = supervision
                 .lock()
                 .await
                 .status()
                 .into_iter()
-                .find_map(|d| d.last_exit)
-                .unwrap_or_else(|| "unknown status".into());
-            bail!("authd exited during start-up ({last}); its log is above")
+                .find_map(|d| Some((d.name, d.last_exit?)))
+                .unwrap_or_else(|| (name.to_string(), "unknown status".into()));
+            bail!("{daemon} exited during start-up ({last}); its log is above")
         }
     }
-    let mut admin = Admin::connect(&config.admin_socket()).await?;
-    let account = ensure_account(&mut admin).await?;
-    drop(admin);
-    let _ = crate::output::emit(&banner(layout, uid, &account));
-    Ok(())
 }
 
 /// What localserve found or did about its account.

@@ -14,10 +14,13 @@ use postern_config::{Config, resolve_identity};
 use tokio::sync::Mutex;
 
 use crate::control;
-use crate::daemons::{self, AUTHD};
+use crate::daemons::{self, AUTHD, IMAPD};
 use crate::launch::Identity;
 use crate::sockets::{ReadySocket, bind_unix};
-use crate::supervision::{DaemonPlan, Received, RestartPolicy, Signals, Supervision, base_env};
+use crate::supervision::{
+    DaemonPlan, Received, RestartPolicy, Signals, Startup, Supervision, base_env, wait_started,
+};
+use crate::tls_daemon::{self, TlsDaemonSpec, TlsReloader};
 
 /// Makes `path` a directory owned by `uid:gid` with `mode`, saying what it changed.
 fn ensure_dir(
@@ -157,6 +160,53 @@ pub fn prepare_authd(
     Ok((authd, ready))
 }
 
+/// Resolves imapd's user (never root), gives it its mail store directory (fixing owners
+/// and modes unless `no_fix_permissions`), binds its listeners, copies the certificate
+/// into its credentials directory, and returns its plan, notify socket and reloader.
+pub fn prepare_imapd(
+    config_path: &Path,
+    config: &Config,
+) -> anyhow::Result<(DaemonPlan, ReadySocket, TlsReloader)> {
+    let (uid, gid) = resolve_identity(&config.imapd.user, None)
+        .map_err(|e| anyhow::anyhow!("imapd's user: {e}"))?;
+    if uid == 0 || gid == 0 {
+        bail!("imapd must not run as root: set [imapd] user to its own system user");
+    }
+    let identity = Identity { uid, gid };
+    let mut changes = Vec::new();
+    fix_private_dir(
+        &config.imapd_dir(),
+        identity,
+        !config.no_fix_permissions,
+        &mut changes,
+    )?;
+    for change in &changes {
+        tracing::info!("fixed: {change}");
+    }
+    tls_daemon::prepare(
+        config_path,
+        config,
+        &notify_dir(config),
+        TlsDaemonSpec {
+            daemon: IMAPD,
+            identity: Some(identity),
+            listeners: vec![
+                ("imap", config.imapd.imap_listen.clone()),
+                ("imaps", config.imapd.imaps_listen.clone()),
+            ],
+            sockets: Vec::new(),
+            certificate: config.imapd.tls_certificate.clone(),
+            key: config.imapd.tls_key.clone(),
+        },
+    )
+}
+
+/// The daemons started once authd is ready, with their notify sockets and reloaders.
+struct ProtocolDaemons {
+    plans: Vec<(DaemonPlan, ReadySocket)>,
+    reloaders: Vec<TlsReloader>,
+}
+
 /// Runs the supervisor until SIGTERM or SIGINT.
 pub fn run(config_path: &Path) -> anyhow::Result<()> {
     if !nix::unistd::geteuid().is_root() {
@@ -168,6 +218,11 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read config {}", config_path.display()))?;
     let config = Config::load(&config_path)?;
     let (authd, ready) = prepare_authd(&config_path, &config)?;
+    let (imapd, imapd_ready, imapd_reloader) = prepare_imapd(&config_path, &config)?;
+    let others = ProtocolDaemons {
+        plans: vec![(imapd, imapd_ready)],
+        reloaders: vec![imapd_reloader],
+    };
     let control = bind_unix(&config.control_socket(), 0o600)?;
     let policy = RestartPolicy::from_config(&config);
     let control_uid = control::allowed_uid(&config);
@@ -176,21 +231,46 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(supervise(policy, authd, ready, control, control_uid))
+    runtime.block_on(supervise(
+        policy,
+        authd,
+        ready,
+        others,
+        control,
+        control_uid,
+    ))
 }
 
 async fn supervise(
     policy: RestartPolicy,
     authd: DaemonPlan,
     ready: ReadySocket,
+    others: ProtocolDaemons,
     control: OwnedFd,
     control_uid: u32,
 ) -> anyhow::Result<()> {
     let mut signals = Signals::new()?;
     let supervision = Arc::new(Mutex::new(Supervision::new(policy)));
     supervision.lock().await.start(authd);
-    // The protocol daemons start once authd is ready; none exists yet.
+    // The protocol daemons start once authd is ready.
     ready.wait(AUTHD.name).await;
+    for (plan, ready) in others.plans {
+        let name = plan.name;
+        let mut exits = {
+            let mut supervision = supervision.lock().await;
+            let exits = supervision.exits();
+            supervision.start(plan);
+            exits
+        };
+        match wait_started(ready, name, &mut exits).await {
+            Startup::Ready => tracing::info!(daemon = name, "ready"),
+            Startup::TimedOut => tracing::warn!(daemon = name, "did not report readiness"),
+            Startup::Exited => tracing::warn!(
+                daemon = "supervisor",
+                "a daemon exited while {name} started"
+            ),
+        }
+    }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
     let control = tokio::spawn(control::serve(control, supervision.clone(), control_uid));
@@ -205,7 +285,17 @@ async fn supervise(
                 break;
             }
             Received::Hangup => {
-                tracing::info!("SIGHUP: no daemon holds TLS certificates yet; nothing to reload");
+                tracing::info!("SIGHUP: reloading tls certificates");
+                for reloader in &others.reloaders {
+                    match reloader.reload().await {
+                        Ok(()) => {
+                            tracing::info!(daemon = reloader.name(), "tls certificate reloaded")
+                        }
+                        Err(e) => {
+                            tracing::warn!(daemon = reloader.name(), "tls reload failed: {e:#}")
+                        }
+                    }
+                }
             }
         }
     }

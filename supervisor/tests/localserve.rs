@@ -394,7 +394,11 @@ fn localserve_end_to_end() {
         );
         let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
         let environ = String::from_utf8_lossy(&environ);
-        assert!(environ.contains("LISTEN_FDNAMES=auth:admin"), "{environ:?}");
+        assert!(
+            environ.contains("LISTEN_FDNAMES=auth:admin\0")
+                || environ.contains("LISTEN_FDNAMES=imap:imaps:control\0"),
+            "{environ:?}"
+        );
     }
 
     // The account localserve made, with the printed password working.
@@ -409,6 +413,25 @@ fn localserve_end_to_end() {
         SaslReply::Success(verdict) => assert_eq!(verdict.account, "postern"),
         other => panic!("login with the printed password failed: {other:?}"),
     }
+    // A mail client logs in with it on both IMAP listeners.
+    let imap_login = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import imaplib, ssl\n\
+             c = imaplib.IMAP4('127.0.0.1', 1143)\n\
+             c.starttls(ssl._create_unverified_context())\n\
+             print(c.login('postern@localhost', 'postern-local')[0])\n\
+             c = imaplib.IMAP4_SSL('127.0.0.1', 1993, ssl_context=ssl._create_unverified_context())\n\
+             print(c.login('postern@localhost', 'postern-local')[0])\n",
+        ])
+        .output()
+        .expect("python3");
+    assert_eq!(
+        String::from_utf8_lossy(&imap_login.stdout),
+        "OK\nOK\n",
+        "{}",
+        String::from_utf8_lossy(&imap_login.stderr)
+    );
 
     // Accounts and addresses.
     cli(
