@@ -1,7 +1,8 @@
-//! `postern serve` as root, for real: authd runs as its own uid with no capabilities,
-//! only the supervisor is root, other daemon uids cannot open the credentials, a killed
-//! authd is back at once, and SIGTERM leaves nothing behind. Skipped (loudly) when not
-//! root; CI runs as root.
+//! `postern serve` as root, for real: authd and imapd run as their own uids with no
+//! capabilities, only the supervisor is root, no daemon uid can open another daemon's
+//! data or the TLS key, a killed daemon is back at once while clients wait in the
+//! backlog, SIGHUP gives new connections a new certificate, and SIGTERM leaves nothing
+//! behind. Skipped (loudly) when not root; CI runs as root.
 
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::os::unix::process::CommandExt as _;
@@ -28,6 +29,8 @@ fn is_root() -> bool {
 struct Serve {
     child: Child,
     dir: tempfile::TempDir,
+    imap_port: u16,
+    imaps_port: u16,
 }
 
 impl Serve {
@@ -54,22 +57,71 @@ impl Serve {
 
     /// Waits for authd to run with a pid other than `not`, returning it.
     fn authd_pid(&self, not: Option<u32>, within: Duration) -> u32 {
+        self.daemon_pid("authd", not, within, || {
+            self.cli(&["account", "list"]).status.success()
+        })
+    }
+
+    /// Waits for imapd to run with a pid other than `not` and greet, returning the pid.
+    fn imapd_pid(&self, not: Option<u32>, within: Duration) -> u32 {
+        self.daemon_pid("imapd", not, within, || {
+            greeting(self.imap_port, Duration::from_secs(2)).is_some()
+        })
+    }
+
+    /// Waits for daemon `name` to run with a pid other than `not` and pass `up`.
+    fn daemon_pid(
+        &self,
+        name: &str,
+        not: Option<u32>,
+        within: Duration,
+        up: impl Fn() -> bool,
+    ) -> u32 {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.status()
-                && let Some(pid) = status[0].pid
+                && let Some(pid) = status.iter().find(|d| d.name == name).and_then(|d| d.pid)
                 && Some(pid) != not
                 && Path::new(&format!("/proc/{pid}/status")).exists()
-                && self.cli(&["account", "list"]).status.success()
+                && up()
             {
                 return pid;
             }
             assert!(
                 Instant::now() < deadline,
-                "authd not (back) up within {within:?}"
+                "{name} not (back) up within {within:?}: {}",
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(25));
         }
+    }
+
+    /// Runs a Python imaplib script with PORT, USER and PASSWORD defined.
+    fn imap_script(&self, script: &str, stdin: &str) -> String {
+        let mut child = Command::new("python3")
+            .arg("-c")
+            .arg(format!(
+                "import imaplib, ssl, sys\nPORT = {}\nUSER = 'mjl@example.org'\nPASSWORD = 'a long password'\nCTX = ssl._create_unverified_context()\n{script}",
+                self.imaps_port
+            ))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     }
 
     fn log(&self) -> String {
@@ -84,12 +136,34 @@ impl Drop for Serve {
     }
 }
 
-fn start(extra: &str) -> Serve {
-    let dir = tempfile::tempdir().unwrap();
-    // The daemons must be able to reach their directories below it.
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+/// A free TCP port on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Writes a fresh self-signed certificate and key (root's, mode 0600) into `dir/tls`.
+fn write_certificate(dir: &Path) {
+    let made = postern::tls::self_signed_localhost(1_700_000_000).unwrap();
+    let tls = dir.join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    std::fs::write(tls.join("cert.pem.new"), made.certificate_pem).unwrap();
+    std::fs::write(tls.join("key.pem.new"), made.private_key_pem).unwrap();
+    for name in ["cert.pem", "key.pem"] {
+        let new = tls.join(format!("{name}.new"));
+        std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::rename(&new, tls.join(name)).unwrap();
+    }
+}
+
+/// Writes a config for `dir` with authd and imapd as test uids.
+fn write_config(dir: &Path, imap_port: u16, imaps_port: u16) {
+    write_certificate(dir);
     std::fs::write(
-        dir.path().join("postern.toml"),
+        dir.join("postern.toml"),
         format!(
             r#"hostname = "mail.test"
 data_dir = "data"
@@ -104,13 +178,30 @@ admin_users = [0]
 mail_store = false
 argon2_memory_kib = 256
 argon2_iterations = 1
-{extra}
+
+[imapd]
+user = {IMAPD_UID}
+imap_listen = ["127.0.0.1:{imap_port}"]
+imaps_listen = ["127.0.0.1:{imaps_port}"]
+tls_certificate = "{cert}"
+tls_key = "{key}"
+
 [supervisor]
 grace_seconds = 5
-"#
+"#,
+            cert = dir.join("tls/cert.pem").display(),
+            key = dir.join("tls/key.pem").display(),
         ),
     )
     .unwrap();
+}
+
+fn start() -> Serve {
+    let dir = tempfile::tempdir().unwrap();
+    // The daemons must be able to reach their directories below it.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (imap_port, imaps_port) = (free_port(), free_port());
+    write_config(dir.path(), imap_port, imaps_port);
     let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
     let child = postern()
         .arg("--config")
@@ -121,7 +212,12 @@ grace_seconds = 5
         .stderr(log)
         .spawn()
         .unwrap();
-    Serve { child, dir }
+    Serve {
+        child,
+        dir,
+        imap_port,
+        imaps_port,
+    }
 }
 
 fn proc_field(pid: u32, name: &str) -> String {
@@ -182,41 +278,89 @@ async fn plain_login(socket: &Path, username: &str, password: &str) -> SaslReply
     }
 }
 
+/// The first line a listener sends, if it sends one within `limit`.
+fn greeting(port: u16, limit: Duration) -> Option<String> {
+    use std::io::BufRead as _;
+    let stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(limit)).ok()?;
+    let mut line = String::new();
+    std::io::BufReader::new(stream).read_line(&mut line).ok()?;
+    (!line.is_empty()).then_some(line)
+}
+
+/// The SHA-256 fingerprint of the certificate a new TLS connection to `port` gets.
+fn served_certificate(port: u16) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -connect 127.0.0.1:{port} </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"
+        ))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The SHA-256 fingerprint of a PEM certificate file.
+fn file_certificate(path: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Runs `program args` as `uid` and says whether it failed with "Permission denied".
+fn denied_as(uid: u32, program: &str, path: &Path) -> bool {
+    let out = Command::new(program)
+        .arg(path)
+        .uid(uid)
+        .gid(uid)
+        .output()
+        .unwrap();
+    !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("Permission denied")
+}
+
+fn assert_unprivileged(pid: u32, uid: u32, name: &str) {
+    let uid = uid.to_string();
+    for ids in ["Uid", "Gid"] {
+        assert_eq!(
+            proc_field(pid, ids).split_whitespace().collect::<Vec<_>>(),
+            [uid.as_str(); 4],
+            "{ids} of {name}"
+        );
+    }
+    assert_eq!(proc_field(pid, "Groups"), "", "groups of {name}");
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(proc_field(pid, set), "0000000000000000", "{set} of {name}");
+    }
+    assert_eq!(proc_field(pid, "NoNewPrivs"), "1", "NoNewPrivs of {name}");
+}
+
 #[tokio::test]
-async fn authd_runs_unprivileged_restarts_and_stops() {
+async fn daemons_run_unprivileged_restart_reload_and_stop() {
     if !is_root() {
         eprintln!(
-            "SKIPPED authd_runs_unprivileged_restarts_and_stops: needs root (CI runs as root)"
+            "SKIPPED daemons_run_unprivileged_restart_reload_and_stop: needs root (CI runs as root)"
         );
         return;
     }
-    let serve = start("");
-    let pid = serve.authd_pid(None, Duration::from_secs(20));
+    let serve = start();
+    let authd = serve.authd_pid(None, Duration::from_secs(20));
+    let imapd = serve.imapd_pid(None, Duration::from_secs(20));
     let log = serve.log();
 
-    // Invariant 1: the daemon's identity and capabilities.
-    let fields = |name: &str| proc_field(pid, name);
-    let uid = AUTHD_UID.to_string();
-    assert_eq!(
-        fields("Uid").split_whitespace().collect::<Vec<_>>(),
-        [uid.as_str(); 4]
-    );
-    assert_eq!(
-        fields("Gid").split_whitespace().collect::<Vec<_>>(),
-        [uid.as_str(); 4]
-    );
-    assert_eq!(fields("Groups"), "");
-    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
-        assert_eq!(fields(set), "0000000000000000", "{set} of authd");
-    }
-    assert_eq!(fields("NoNewPrivs"), "1");
-    // Only the supervisor is root.
+    // Invariant 1: each daemon's identity and capabilities; only the supervisor is root.
+    assert_unprivileged(authd, AUTHD_UID, "authd");
+    assert_unprivileged(imapd, IMAPD_UID, "imapd");
     let supervisor = serve.child.id();
     assert_eq!(
         proc_field(supervisor, "Uid").split_whitespace().next(),
         Some("0")
     );
-    for child in children_of(supervisor) {
+    let children = children_of(supervisor);
+    assert_eq!(children.len(), 2, "{children:?}");
+    for child in children {
         assert_ne!(
             proc_field(child, "Uid").split_whitespace().next(),
             Some("0"),
@@ -224,26 +368,40 @@ async fn authd_runs_unprivileged_restarts_and_stops() {
         );
     }
 
-    // Invariant 2: the credentials database belongs to authd alone.
-    let authd_dir = serve.dir.path().join("data/authd");
-    let meta = std::fs::metadata(&authd_dir).unwrap();
-    assert_eq!(
-        (meta.uid(), meta.mode() & 0o7777),
-        (AUTHD_UID, 0o700),
-        "{log}"
-    );
-    let db = authd_dir.join("auth.db");
-    let other = Command::new("/bin/cat")
-        .arg(&db)
-        .uid(IMAPD_UID)
-        .gid(IMAPD_UID)
-        .output()
-        .unwrap();
+    // Invariant 2: each daemon's data is its own; the TLS key is root's (and imapd's
+    // private copy is imapd's).
+    let data = serve.dir.path().join("data");
+    for (dir, uid) in [("authd", AUTHD_UID), ("imapd", IMAPD_UID)] {
+        let meta = std::fs::metadata(data.join(dir)).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.mode() & 0o7777),
+            (uid, 0o700),
+            "{dir}: {log}"
+        );
+    }
+    let db = data.join("authd/auth.db");
     assert!(
-        !other.status.success(),
-        "imapd's uid could read the credentials"
+        denied_as(IMAPD_UID, "/bin/cat", &db),
+        "imapd's uid read the credentials"
     );
-    assert!(String::from_utf8_lossy(&other.stderr).contains("Permission denied"));
+    assert!(
+        denied_as(AUTHD_UID, "/bin/ls", &data.join("imapd")),
+        "authd's uid read the mail store"
+    );
+    let key = serve.dir.path().join("tls/key.pem");
+    for uid in [AUTHD_UID, IMAPD_UID] {
+        assert!(
+            denied_as(uid, "/bin/cat", &key),
+            "uid {uid} read the TLS key"
+        );
+    }
+    let copy = serve.dir.path().join("run/credentials/imapd/tls-key");
+    assert!(
+        denied_as(AUTHD_UID, "/bin/cat", &copy),
+        "authd's uid read imapd's key copy"
+    );
+    let meta = std::fs::metadata(&copy).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (IMAPD_UID, 0o400));
 
     // The admin CLI (root) reaches authd through the socket the supervisor bound.
     let add = serve.cli(&["account", "add", "mjl", "mjl@example.org"]);
@@ -272,24 +430,113 @@ async fn authd_runs_unprivileged_restarts_and_stops() {
         plain_login(&auth_socket, "mjl@example.org", "a long password").await,
         SaslReply::Success(_)
     ));
+    let login = "c = imaplib.IMAP4_SSL('127.0.0.1', PORT, ssl_context=CTX)\nprint(c.login(USER, PASSWORD)[0])\n";
+    assert_eq!(serve.imap_script(login, ""), "OK\n");
 
-    // Invariant 6: kill -9, and authd is back within 2 s with its data.
+    // Invariant 6: kill -9 of authd; it is back within 2 s with its data. Logins in the
+    // meantime wait or get a temporary failure, never a wrong verdict or a hang.
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
+        nix::unistd::Pid::from_raw(authd as i32),
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
     let killed_at = Instant::now();
-    let new_pid = serve.authd_pid(Some(pid), Duration::from_secs(2));
-    assert!(killed_at.elapsed() < Duration::from_secs(2));
+    let during = serve.imap_script(
+        "c = imaplib.IMAP4_SSL('127.0.0.1', PORT, ssl_context=CTX)\ntry:\n    print(c.login(USER, PASSWORD)[0])\nexcept imaplib.IMAP4.error as e:\n    print(e)\n",
+        "",
+    );
+    assert!(
+        during == "OK\n" || during.contains("[UNAVAILABLE]"),
+        "login while authd restarts: {during}"
+    );
+    assert!(killed_at.elapsed() < Duration::from_secs(20));
+    let new_authd = serve.authd_pid(Some(authd), Duration::from_secs(2));
+    assert!(killed_at.elapsed() < Duration::from_secs(20));
     let status = serve.status().unwrap();
     assert_eq!(status[0].restarts, 1);
     assert_eq!(status[0].last_exit.as_deref(), Some("signal 9 (SIGKILL)"));
-    assert_ne!(new_pid, pid);
-    assert!(matches!(
-        plain_login(&auth_socket, "mjl@example.org", "a long password").await,
-        SaslReply::Success(_)
-    ));
+    assert_ne!(new_authd, authd);
+    assert_eq!(serve.imap_script(login, ""), "OK\n");
+
+    // kill -9 of imapd while clients connect: every connection made meanwhile waits in
+    // the backlog and is greeted once imapd is back.
+    let port = serve.imap_port;
+    let clients = std::thread::spawn(move || {
+        (0..30)
+            .map(|_| {
+                std::thread::sleep(Duration::from_millis(20));
+                greeting(port, Duration::from_secs(15))
+            })
+            .collect::<Vec<_>>()
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(imapd as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let greetings = clients.join().unwrap();
+    for (i, greeting) in greetings.iter().enumerate() {
+        assert!(
+            greeting.as_deref().is_some_and(|g| g.starts_with("* OK")),
+            "connection {i} got {greeting:?}"
+        );
+    }
+    let new_imapd = serve.imapd_pid(Some(imapd), Duration::from_secs(5));
+    let status = serve.status().unwrap();
+    assert_eq!(status[1].name, "imapd");
+    assert_eq!(status[1].restarts, 1);
+    assert_unprivileged(new_imapd, IMAPD_UID, "imapd after restart");
+
+    // SIGHUP after replacing the certificate: new connections get the new one, an open
+    // connection stays usable.
+    let cert = serve.dir.path().join("tls/cert.pem");
+    let old = file_certificate(&cert);
+    assert_eq!(served_certificate(serve.imaps_port), old);
+    let mut open = Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import imaplib, ssl, sys\nc = imaplib.IMAP4_SSL('127.0.0.1', {}, ssl_context=ssl._create_unverified_context())\nprint(c.login('mjl@example.org', 'a long password')[0], flush=True)\nsys.stdin.readline()\nprint(c.noop()[0], flush=True)\n",
+            serve.imaps_port
+        ))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut open_out = std::io::BufReader::new(open.stdout.take().unwrap());
+    let mut line = String::new();
+    use std::io::BufRead as _;
+    open_out.read_line(&mut line).unwrap();
+    assert_eq!(line, "OK\n");
+    write_certificate(serve.dir.path());
+    let new = file_certificate(&cert);
+    assert_ne!(new, old);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(serve.child.id() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while served_certificate(serve.imaps_port) != new {
+        assert!(
+            Instant::now() < deadline,
+            "new certificate not served: {}",
+            serve.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut stdin = open.stdin.take().unwrap();
+    stdin.write_all(b"go\n").unwrap();
+    drop(stdin);
+    line.clear();
+    open_out.read_line(&mut line).unwrap();
+    assert_eq!(line, "OK\n", "the connection opened before the reload");
+    assert!(open.wait().unwrap().success());
+    assert_eq!(
+        serve.status().unwrap()[1].restarts,
+        1,
+        "reload restarted imapd"
+    );
 
     // SIGTERM: everything gone within the grace period, exit status 0.
     let mut serve = serve;
@@ -308,6 +555,7 @@ async fn authd_runs_unprivileged_restarts_and_stops() {
     };
     assert!(status.success(), "{status}: {}", serve.log());
     assert!(processes_of_uid(AUTHD_UID).is_empty(), "authd left behind");
+    assert!(processes_of_uid(IMAPD_UID).is_empty(), "imapd left behind");
 }
 
 #[tokio::test]
@@ -347,11 +595,7 @@ async fn fixes_modes_and_refuses_root_daemons() {
     )
     .unwrap();
     let config = dir.path().join("postern.toml");
-    std::fs::write(
-        &config,
-        format!("hostname = \"x\"\ndata_dir = \"data\"\nruntime_dir = \"run\"\n[authd]\nuser = {AUTHD_UID}\nimap_callers = []\nsubmission_callers = []\nweb_callers = []\nargon2_memory_kib = 256\nargon2_iterations = 1\n"),
-    )
-    .unwrap();
+    write_config(dir.path(), free_port(), free_port());
     let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
     let mut child = postern()
         .arg("--config")
