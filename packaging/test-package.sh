@@ -25,7 +25,7 @@ CARGO_DEB_VERSION=3.8.0
 MAX_DAEMON_EXPOSURE=1.0
 MAX_SUPERVISOR_EXPOSURE=3.0
 USERS="postern-authd postern-imapd postern-submitd postern-webd"
-UNITS="postern-authd.service postern-authd.socket postern-authd-admin.socket postern.service"
+UNITS="postern-authd.service postern-authd.socket postern-authd-admin.socket postern-imapd.service postern-imapd.socket postern-imapd-tls.socket postern.service"
 
 if [ "$(id -u)" != 0 ]; then
     echo "test-package.sh: SKIPPED: needs root (it installs, removes and purges the postern package)"
@@ -117,6 +117,10 @@ dpkg-deb -I "$deb" | sed -n '/Package:/,$p'
 expected_files="
 usr/bin/postern
 usr/lib/postern/postern-authd
+usr/lib/postern/postern-imapd
+usr/lib/systemd/system/postern-imapd.service
+usr/lib/systemd/system/postern-imapd.socket
+usr/lib/systemd/system/postern-imapd-tls.socket
 usr/lib/systemd/system/postern-authd.service
 usr/lib/systemd/system/postern-authd.socket
 usr/lib/systemd/system/postern-authd-admin.socket
@@ -130,7 +134,7 @@ for file in $expected_files; do
     check "package has /$file" test -f "$work/root/$file"
 done
 check "binaries are executable (755 root)" \
-    test "$(dpkg-deb -c "$deb" | awk '$6 ~ /bin\/postern$|postern-authd$/ {print $1, $2}' | sort -u)" = "-rwxr-xr-x 0/0"
+    test "$(dpkg-deb -c "$deb" | awk '$6 ~ /bin\/postern$|postern-authd$|postern-imapd$/ {print $1, $2}' | sort -u)" = "-rwxr-xr-x 0/0"
 check "/etc/postern/postern.toml is a conffile" grep -qx /etc/postern/postern.toml "$work/control/conffiles"
 for script in postinst prerm postrm; do
     check "maintainer script $script is there and parses" sh -n "$work/control/$script"
@@ -198,8 +202,10 @@ while read -r file; do
     check "installed $file" test -f "$file"
 done <"$work/files"
 check "/usr/bin/postern is 755 root:root" test "$(mode_owner /usr/bin/postern)" = "755 root:root"
-check "/usr/lib/postern/postern-authd is 755 root:root" \
-    test "$(mode_owner /usr/lib/postern/postern-authd)" = "755 root:root"
+for daemon in postern-authd postern-imapd; do
+    check "/usr/lib/postern/$daemon is 755 root:root" \
+        test "$(mode_owner /usr/lib/postern/$daemon)" = "755 root:root"
+done
 check "/etc/postern/postern.toml is 644 root:root" test "$(mode_owner /etc/postern/postern.toml)" = "644 root:root"
 check "/run/postern is a directory, 755 root:root" test "$(mode_owner /run/postern)" = "755 root:root"
 check "/var/lib/postern is a directory, 755 root:root" test "$(mode_owner /var/lib/postern)" = "755 root:root"
@@ -208,6 +214,9 @@ wants=/etc/systemd/system
 check "postern-authd.service enabled" test -L "$wants/multi-user.target.wants/postern-authd.service"
 check "postern-authd.socket enabled" test -L "$wants/sockets.target.wants/postern-authd.socket"
 check "postern-authd-admin.socket enabled" test -L "$wants/sockets.target.wants/postern-authd-admin.socket"
+check "postern-imapd.service enabled" test -L "$wants/multi-user.target.wants/postern-imapd.service"
+check "postern-imapd.socket enabled" test -L "$wants/sockets.target.wants/postern-imapd.socket"
+check "postern-imapd-tls.socket enabled" test -L "$wants/sockets.target.wants/postern-imapd-tls.socket"
 check "postern.service (the supervisor) not enabled" test ! -e "$wants/multi-user.target.wants/postern.service"
 if [ -d /run/systemd/system ]; then
     echo "  (systemd is running here: postinst may have started the units)"
@@ -221,6 +230,7 @@ check "postern --help runs" sh -c 'postern --help >/dev/null'
 check "postern --version runs" sh -c 'postern --version'
 check "postern-authd --help runs" sh -c '/usr/lib/postern/postern-authd --help >/dev/null'
 check "postern-authd --version runs" sh -c '/usr/lib/postern/postern-authd --version'
+check "postern-imapd --version runs" sh -c '/usr/lib/postern/postern-imapd --version'
 for unit in $UNITS; do
     check "systemd-analyze verify /usr/lib/systemd/system/$unit (installed)" \
         systemd-analyze verify "/usr/lib/systemd/system/$unit"
@@ -230,6 +240,12 @@ echo "== postern serve with the installed config (what postern.service runs)"
 # The example config as installed, the users the package made, authd found in
 # /usr/lib/postern: the supervisor starts authd as postern-authd, and the admin command
 # line reaches it through /etc/postern/postern.toml's runtime_dir.
+# imapd's certificate, where the example config and postern-imapd.service look for it.
+mkdir -p /etc/postern/tls
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=localhost -keyout /etc/postern/tls/key.pem -out /etc/postern/tls/cert.pem \
+    >/dev/null 2>&1 || die "openssl could not make a test certificate"
+chmod 0600 /etc/postern/tls/key.pem
 /usr/bin/postern serve --config /etc/postern/postern.toml >"$work/serve.log" 2>&1 &
 serve_pid=$!
 activation_pid=$serve_pid # stopped by cleanup if a check below aborts
@@ -250,10 +266,26 @@ check "postern serve: /var/lib/postern/authd is 700 postern-authd" \
     test "$(mode_owner /var/lib/postern/authd)" = "700 postern-authd:postern-authd"
 check "postern serve: /run/postern/admin.sock is root-only" \
     test "$(mode_owner /run/postern/admin.sock)" = "600 root:root"
+imapd_pid=$(pgrep -u postern-imapd -x postern-imapd || true)
+check "postern serve: imapd runs as postern-imapd" test -n "$imapd_pid"
+check "postern serve: /var/lib/postern/imapd is 700 postern-imapd" \
+    test "$(mode_owner /var/lib/postern/imapd)" = "700 postern-imapd:postern-imapd"
+greeting() {
+    python3 -c 'import socket, ssl, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+if sys.argv[2] == "tls":
+    s = ssl._create_unverified_context().wrap_socket(s)
+print(s.recv(200).decode().split(" [")[0])' "$@" 2>&1
+}
+check "postern serve: IMAP on 143 greets" test "$(greeting 143 plain)" = "* OK"
+check "postern serve: IMAPS on 993 greets over TLS" test "$(greeting 993 tls)" = "* OK"
+check "postern serve: imapd cannot read the TLS key" \
+    sh -c '! setpriv --reuid=postern-imapd --regid=postern-imapd --clear-groups cat /etc/postern/tls/key.pem >/dev/null 2>&1'
 kill -TERM "$serve_pid"
 if wait "$serve_pid"; then ok "postern serve exits 0 on SIGTERM"; else bad "postern serve exits 0 on SIGTERM (status $?)"; fi
 activation_pid=""
 check "postern serve: no authd left" sh -c '! pgrep -u postern-authd >/dev/null'
+check "postern serve: no imapd left" sh -c '! pgrep -u postern-imapd >/dev/null'
 
 echo "== postern-authd under systemd-socket-activate, as postern-authd, like its unit"
 # authd's config points its runtime_dir somewhere it must not touch: it is to use the
