@@ -346,7 +346,11 @@ pub fn run(config_path: &Path, args: &QuickstartArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot resolve {}", args.data_dir.display()))?;
         let runtime_dir = std::path::absolute(&args.runtime_dir)
             .with_context(|| format!("cannot resolve {}", args.runtime_dir.display()))?;
-        let config = new_config(&hostname, &data_dir, &runtime_dir, &args.authd_user);
+        let mut config = new_config(&hostname, &data_dir, &runtime_dir, &args.authd_user);
+        // The certificate lives next to the config (/etc/postern/tls by default).
+        let tls_dir = config_path.parent().unwrap_or(Path::new("/")).join("tls");
+        config.imapd.tls_certificate = tls_dir.join("cert.pem");
+        config.imapd.tls_key = tls_dir.join("key.pem");
         write_new_config(&config_path, &config)?;
         tracing::info!(config = %config_path.display(), "wrote the config");
         ConfigAction::Written
@@ -389,6 +393,7 @@ fn set_up(
             missing.join(", ")
         );
     }
+    let certificate = ensure_certificate(&config)?;
     let password = generate_password().context("cannot generate a password")?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -456,15 +461,88 @@ fn set_up(
         }
         started?;
     }
-    crate::output::emit(&summary(
+    let mut text = summary(
         &config_path,
         &config,
         first,
         &password,
         action,
         already_running,
-    ))?;
+    );
+    if certificate == CertificateState::MadeSelfSigned {
+        text.push_str(&certificate_note(&config));
+    }
+    crate::output::emit(&text)?;
     Ok(())
+}
+
+/// Whether quickstart found the TLS certificate or made one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CertificateState {
+    /// The certificate and key files were there.
+    Present,
+    /// Both were missing: a self-signed one for the hostname was made.
+    MadeSelfSigned,
+}
+
+/// Makes a self-signed certificate for the hostname at the configured paths when
+/// neither file exists, so that imapd can start; refuses when only one of them exists.
+fn ensure_certificate(config: &Config) -> anyhow::Result<CertificateState> {
+    let cert = &config.imapd.tls_certificate;
+    let key = &config.imapd.tls_key;
+    match (cert.exists(), key.exists()) {
+        (true, true) => return Ok(CertificateState::Present),
+        (false, false) => {}
+        _ => bail!(
+            "of the TLS certificate {} and key {}, only one exists; put both in place (or \
+             remove both to have quickstart make a self-signed one)",
+            cert.display(),
+            key.display()
+        ),
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    let made = crate::tls::self_signed(&[config.hostname.as_str()], "postern", now)?;
+    for (path, data, mode) in [
+        (key, made.private_key_pem.as_bytes(), 0o600),
+        (cert, made.certificate_pem.as_bytes(), 0o644),
+    ] {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        file.write_all(data)
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    tracing::info!(certificate = %cert.display(), "made a self-signed certificate");
+    Ok(CertificateState::MadeSelfSigned)
+}
+
+/// What to do about the self-signed certificate quickstart made.
+fn certificate_note(config: &Config) -> String {
+    format!(
+        "\nTLS: a self-signed certificate for {host} is in {cert} (key {key}, root only),\n\
+         so IMAP works at once, but mail clients will warn about it. Replace both files\n\
+         with a certificate from a CA, e.g. with certbot:\n\
+         \x20 certbot certonly --standalone -d {host}\n\
+         \x20 install -m 644 /etc/letsencrypt/live/{host}/fullchain.pem {cert}\n\
+         \x20 install -m 600 /etc/letsencrypt/live/{host}/privkey.pem {key}\n\
+         then `systemctl restart postern-imapd` (or `systemctl reload postern`, which sends\n\
+         SIGHUP to `postern serve`).\n",
+        host = config.hostname,
+        cert = config.imapd.tls_certificate.display(),
+        key = config.imapd.tls_key.display(),
+    )
 }
 
 fn last_exit(supervision: &Supervision) -> String {
@@ -596,6 +674,7 @@ fn summary(
         text.push_str(&format!(
             "Start postern, either with systemd (the Debian package's units):\n\
              \x20 systemctl enable --now postern-authd.socket postern-authd-admin.socket postern-authd.service\n\
+             \x20 systemctl enable --now postern-imapd.socket postern-imapd-tls.socket postern-imapd.service\n\
              or with its own supervisor:\n\
              \x20 postern serve --config {config_shown}\n"
         ));

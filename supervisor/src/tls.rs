@@ -43,15 +43,29 @@ pub struct SelfSigned {
 /// Makes an ECDSA P-256 certificate for `localhost`, `127.0.0.1` and `::1`, valid from
 /// yesterday for four years.
 pub fn self_signed_localhost(now_unix: i64) -> anyhow::Result<SelfSigned> {
-    let mut params = rcgen::CertificateParams::new(vec![
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-        "::1".to_string(),
-    ])
-    .context("certificate parameters")?;
+    self_signed(
+        &["localhost", "127.0.0.1", "::1"],
+        "postern localserve",
+        now_unix,
+    )
+}
+
+/// Makes an ECDSA P-256 certificate for `names` (the first is the common name), valid
+/// from yesterday for four years.
+pub fn self_signed(
+    names: &[&str],
+    organization: &str,
+    now_unix: i64,
+) -> anyhow::Result<SelfSigned> {
+    let mut params =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .context("certificate parameters")?;
     let mut name = rcgen::DistinguishedName::new();
-    name.push(rcgen::DnType::CommonName, "localhost");
-    name.push(rcgen::DnType::OrganizationName, "postern localserve");
+    name.push(
+        rcgen::DnType::CommonName,
+        names.first().copied().unwrap_or("localhost"),
+    );
+    name.push(rcgen::DnType::OrganizationName, organization);
     params.distinguished_name = name;
     let (year, month, day) = ymd(now_unix - 86_400, 0);
     params.not_before = rcgen::date_time_ymd(year, month, day);

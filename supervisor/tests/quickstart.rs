@@ -370,7 +370,34 @@ async fn sets_up_a_server_whose_password_logs_in() {
     );
     assert!(processes_of_uid(AUTHD_UID).is_empty(), "{again:#?}");
 
-    // The printed password logs in to the authd that `postern serve` runs.
+    // quickstart made a self-signed certificate next to the config for imapd.
+    let key = std::fs::metadata(tmp.path().join("etc/tls/key.pem")).expect("key.pem");
+    assert_eq!((key.uid(), key.mode() & 0o777), (0, 0o600));
+    assert!(tmp.path().join("etc/tls/cert.pem").exists());
+    assert!(
+        stdout.contains("TLS: a self-signed certificate for mail.example.org"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("systemctl enable --now postern-imapd.socket"),
+        "{stdout}"
+    );
+
+    // The printed password logs in to the authd that `postern serve` runs (imapd on
+    // free ports, as a test uid unless its system user exists).
+    if nix::unistd::User::from_name("postern-imapd")
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        edit(
+            &config,
+            "user = \"postern-imapd\"",
+            &format!("user = {IMAPD_UID}"),
+        );
+    }
+    edit(&config, "[::]:143", "127.0.0.1:0");
+    edit(&config, "[::]:993", "127.0.0.1:0");
     let serve = Serve::start(&config, tmp.path().join("serve.log"));
     let auth_socket = run_dir.join("auth.sock");
     match plain_login(&auth_socket, "mjl@example.org", &password).await {
