@@ -86,6 +86,9 @@ pub struct ImapdConfig {
     pub tls_certificate: PathBuf,
     /// PEM private key, used when `$CREDENTIALS_DIRECTORY` is not set.
     pub tls_key: PathBuf,
+    /// Users that may deliver messages through the store socket (submitd's and webd's
+    /// users). In localserve, imapd's own user (the invoking user) always may.
+    pub store_callers: Vec<UserRef>,
 }
 
 impl Default for ImapdConfig {
@@ -96,6 +99,10 @@ impl Default for ImapdConfig {
             imaps_listen: vec![std::net::SocketAddr::from(([0u16; 8], 993))],
             tls_certificate: PathBuf::from("/etc/postern/tls/cert.pem"),
             tls_key: PathBuf::from("/etc/postern/tls/key.pem"),
+            store_callers: vec![
+                UserRef::Name("postern-submitd".into()),
+                UserRef::Name("postern-webd".into()),
+            ],
         }
     }
 }
