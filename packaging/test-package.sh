@@ -8,6 +8,7 @@
 #   4. postern-authd as its unit runs it, without systemd as PID 1: its two named sockets
 #      from systemd-socket-activate (--fdname=auth:admin), as user postern-authd with no
 #      privileges, READY=1 by sd_notify, and the admin socket answering `postern account`;
+#      postern-imapd likewise (--fdname=imap:imaps, its certificate as credentials);
 #   5. the maintainer script's user creation without systemd-sysusers (adduser, then
 #      useradd), and a reinstall over itself (the upgrade path);
 #   6. `dpkg -r` and `dpkg -P`: every file, directory and unit link is gone. The system
@@ -373,6 +374,63 @@ activation_pid=""
 kill "$notify_pid" 2>/dev/null || true
 wait "$notify_pid" 2>/dev/null || true
 notify_pid=""
+
+echo "== postern-imapd under systemd-socket-activate, as postern-imapd, like its unit"
+# Its two named listeners from systemd-socket-activate (--fdname=imap:imaps), its
+# certificate in a credentials directory as LoadCredential= makes it, its data in a
+# directory of its own, and the config's own listen addresses and certificate paths
+# left unused.
+mkdir -m 0755 "$work/imapd-run"
+mkdir -m 0700 "$work/imapd-creds"
+install -m 0400 /etc/postern/tls/cert.pem "$work/imapd-creds/tls-cert"
+install -m 0400 /etc/postern/tls/key.pem "$work/imapd-creds/tls-key"
+chown -R postern-imapd:postern-imapd "$work/imapd-creds"
+mkdir -m 0700 "$work/data/imapd"
+chown postern-imapd:postern-imapd "$work/data/imapd"
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+imap_port=$(free_port)
+imaps_port=$(free_port)
+cat >"$work/imapd.toml" <<EOF
+hostname = "test.example"
+data_dir = "$work/data"
+runtime_dir = "$work/imapd-run"
+
+[imapd]
+imap_listen = ["127.0.0.1:1"]
+imaps_listen = ["127.0.0.1:2"]
+tls_certificate = "$work/not-used/cert.pem"
+tls_key = "$work/not-used/key.pem"
+EOF
+chmod 0644 "$work/imapd.toml"
+(
+    umask 0077
+    exec systemd-socket-activate \
+        -l "127.0.0.1:$imap_port" -l "127.0.0.1:$imaps_port" --fdname=imap:imaps \
+        -E CREDENTIALS_DIRECTORY="$work/imapd-creds" -E RUST_LOG=info \
+        setpriv --reuid=postern-imapd --regid=postern-imapd --clear-groups \
+        --no-new-privs --inh-caps=-all --bounding-set=-all \
+        /usr/lib/postern/postern-imapd --config "$work/imapd.toml"
+) >"$work/imapd.log" 2>&1 &
+activation_pid=$!
+for _ in $(seq 50); do
+    python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1)' "$imap_port" 2>/dev/null && break
+    sleep 0.1
+done
+check "imapd greets on its passed IMAP socket" test "$(greeting "$imap_port" plain)" = "* OK"
+check "imapd greets over TLS on its passed IMAPS socket (certificate from the credentials)" \
+    test "$(greeting "$imaps_port" tls)" = "* OK"
+status_file=/proc/$activation_pid/status
+imapd_uid=$(id -u postern-imapd)
+check "imapd runs as the same pid systemd-socket-activate had (LISTEN_PID)" \
+    sh -c "grep -q '^Name:.*postern-imapd' $status_file"
+check "imapd runs as postern-imapd (uid $imapd_uid) without capabilities" \
+    sh -c "grep -Eq '^Uid:[[:space:]]+${imapd_uid}[[:space:]]+${imapd_uid}[[:space:]]+${imapd_uid}[[:space:]]+${imapd_uid}\$' $status_file && grep -q '^CapEff:[[:space:]]*0*\$' $status_file && grep -q '^NoNewPrivs:[[:space:]]*1\$' $status_file"
+check "imapd logged no unknown sockets" sh -c "! grep -q 'unknown passed sockets' '$work/imapd.log'"
+kill "$activation_pid"
+if wait "$activation_pid"; then ok "imapd exits 0 on SIGTERM"; else bad "imapd exits 0 on SIGTERM (status $?): $(cat "$work/imapd.log")"; fi
+activation_pid=""
 
 echo "== postinst's users without systemd-sysusers"
 # A PATH with every tool but the ones left out, so postinst takes its fallback.
