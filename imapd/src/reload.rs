@@ -4,7 +4,7 @@
 //! connections keep the certificate they started with.
 
 use std::os::fd::{AsFd as _, OwnedFd};
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 use postern_ipc::control::{DaemonControl, DaemonControlReply, MAX_DAEMON_CONTROL_MESSAGE};
@@ -16,8 +16,8 @@ use crate::tls::{ServerCertificate, TlsSetupError, read_pem_fd, read_pem_file};
 /// Reads the certificate and key files again and serves new connections with them.
 pub fn reload_from_files(
     certificate: &ServerCertificate,
-    cert: &PathBuf,
-    key: &PathBuf,
+    cert: &Path,
+    key: &Path,
 ) -> Result<(), TlsSetupError> {
     certificate.replace(&read_pem_file(cert)?, &read_pem_file(key)?)
 }
