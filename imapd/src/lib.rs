@@ -5,7 +5,6 @@
 
 pub mod mime;
 pub mod protocol;
-pub mod reload;
 pub mod session;
 pub mod store;
 pub mod tls;

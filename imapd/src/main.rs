@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use postern_config::Config;
-use postern_imapd::reload::{reload_from_files, serve_control};
 use postern_imapd::session::{Listener, Shared, serve};
-use postern_imapd::tls::{credential_paths, read_pem_file, server_config};
+use postern_tls::reload::{reload_from_files, serve_control};
+use postern_tls::{credential_paths, read_pem_file, server_config};
 use postern_ipc::activation::ActivatedSockets;
 use postern_ipc::control::DAEMON_CONTROL_FD_NAME;
 use tokio::net::TcpListener;
@@ -60,7 +60,7 @@ fn start() -> anyhow::Result<()> {
         let certificate = certificate.clone();
         std::thread::Builder::new()
             .name("control".into())
-            .spawn(move || serve_control(socket, certificate))
+            .spawn(move || serve_control(socket, certificate, "imapd"))
             .context("starting the control thread")?;
     }
     // systemd's reload (and an admin's SIGHUP) reads the certificate files again.

@@ -1,7 +1,7 @@
-//! Replacing the TLS certificate while imapd runs: new certificate and key files come as
-//! fds from the supervisor over imapd's control socket pair (`postern serve`, SIGHUP),
-//! or are read again from the credential paths on imapd's own SIGHUP (systemd). Open
-//! connections keep the certificate they started with.
+//! Replacing the TLS certificate while a daemon runs: new certificate and key files come
+//! as fds from the supervisor over the daemon's control socket pair (`postern serve`,
+//! SIGHUP), or are read again from the credential paths on the daemon's own SIGHUP.
+//! Open connections keep the certificate they started with.
 
 use std::os::fd::{AsFd as _, OwnedFd};
 use std::path::Path;
@@ -11,7 +11,7 @@ use postern_ipc::control::{DaemonControl, DaemonControlReply, MAX_DAEMON_CONTROL
 use postern_ipc::fdpass::{self, FdPassError};
 use postern_ipc::frame::{decode_payload, encode_payload};
 
-use crate::tls::{ServerCertificate, TlsSetupError, read_pem_fd, read_pem_file};
+use crate::{ServerCertificate, TlsSetupError, read_pem_fd, read_pem_file};
 
 /// Reads the certificate and key files again and serves new connections with them.
 pub fn reload_from_files(
@@ -36,17 +36,17 @@ fn reload_from_fds(
 }
 
 /// Answers the supervisor's messages on `socket` until the supervisor closes it. Runs on
-/// its own thread (the socket is blocking).
-pub fn serve_control(socket: OwnedFd, certificate: Arc<ServerCertificate>) {
+/// its own thread (the socket is blocking); `daemon` names the daemon in logs.
+pub fn serve_control(socket: OwnedFd, certificate: Arc<ServerCertificate>, daemon: &str) {
     loop {
         let datagram = match fdpass::recv(socket.as_fd(), MAX_DAEMON_CONTROL_MESSAGE) {
             Ok(d) => d,
             Err(FdPassError::Closed) => {
-                tracing::info!(daemon = "imapd", "control socket closed by the supervisor");
+                tracing::info!(daemon, "control socket closed by the supervisor");
                 return;
             }
             Err(e) => {
-                tracing::warn!(daemon = "imapd", "control socket: {e}");
+                tracing::warn!(daemon, "control socket: {e}");
                 if matches!(e, FdPassError::Truncated) {
                     continue;
                 }
@@ -57,11 +57,11 @@ pub fn serve_control(socket: OwnedFd, certificate: Arc<ServerCertificate>) {
             match decode_payload::<DaemonControl>(&datagram.payload, MAX_DAEMON_CONTROL_MESSAGE) {
                 Ok(DaemonControl::ReloadTls) => match reload_from_fds(&certificate, datagram.fds) {
                     Ok(()) => {
-                        tracing::info!(daemon = "imapd", "tls certificate replaced");
+                        tracing::info!(daemon, "tls certificate replaced");
                         DaemonControlReply::Done
                     }
                     Err(e) => {
-                        tracing::warn!(daemon = "imapd", "tls certificate not replaced: {e}");
+                        tracing::warn!(daemon, "tls certificate not replaced: {e}");
                         DaemonControlReply::Failed(e.to_string())
                     }
                 },
@@ -71,7 +71,7 @@ pub fn serve_control(socket: OwnedFd, certificate: Arc<ServerCertificate>) {
             .map_err(|e| e.to_string())
             .and_then(|bytes| fdpass::send(socket.as_fd(), &bytes, &[]).map_err(|e| e.to_string()));
         if let Err(e) = sent {
-            tracing::warn!(daemon = "imapd", "control socket reply: {e}");
+            tracing::warn!(daemon, "control socket reply: {e}");
             return;
         }
     }
