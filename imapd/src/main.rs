@@ -9,10 +9,10 @@ use anyhow::Context;
 use clap::Parser;
 use postern_config::Config;
 use postern_imapd::session::{Listener, Shared, serve};
-use postern_tls::reload::{reload_from_files, serve_control};
-use postern_tls::{credential_paths, read_pem_file, server_config};
 use postern_ipc::activation::ActivatedSockets;
 use postern_ipc::control::DAEMON_CONTROL_FD_NAME;
+use postern_tls::reload::{reload_from_files, serve_control};
+use postern_tls::{credential_paths, read_pem_file, server_config};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
