@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub mod delivery;
+
 /// Where the config file is looked for when neither `--config` nor `POSTERN_CONFIG`
 /// names one.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/postern/postern.toml";
@@ -70,6 +72,9 @@ pub struct Config {
     /// imapd's settings.
     #[serde(default)]
     pub imapd: ImapdConfig,
+    /// submitd's settings.
+    #[serde(default)]
+    pub submitd: SubmitdConfig,
 }
 
 /// imapd's settings.
@@ -103,6 +108,45 @@ impl Default for ImapdConfig {
                 UserRef::Name("postern-submitd".into()),
                 UserRef::Name("postern-webd".into()),
             ],
+        }
+    }
+}
+
+/// submitd's settings: SMTP submission and the outbound queue.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubmitdConfig {
+    /// The system user submitd runs as (a name or a numeric uid).
+    pub user: UserRef,
+    /// Addresses for submission with STARTTLS (587), used when no socket named
+    /// `submission` is passed.
+    pub submission_listen: Vec<std::net::SocketAddr>,
+    /// Addresses for submission over implicit TLS (465), used when no socket named
+    /// `submissions` is passed.
+    pub submissions_listen: Vec<std::net::SocketAddr>,
+    /// PEM certificate chain, used when `$CREDENTIALS_DIRECTORY` is not set.
+    pub tls_certificate: PathBuf,
+    /// PEM private key, used when `$CREDENTIALS_DIRECTORY` is not set.
+    pub tls_key: PathBuf,
+    /// Largest message accepted, in bytes (SIZE).
+    pub max_message_size: u64,
+    /// Most recipients accepted per message.
+    pub max_recipients: usize,
+    /// Outbound delivery: transports, routes, retries, DKIM.
+    pub delivery: delivery::DeliveryConfig,
+}
+
+impl Default for SubmitdConfig {
+    fn default() -> Self {
+        SubmitdConfig {
+            user: UserRef::Name("postern-submitd".into()),
+            submission_listen: vec![std::net::SocketAddr::from(([0u16; 8], 587))],
+            submissions_listen: vec![std::net::SocketAddr::from(([0u16; 8], 465))],
+            tls_certificate: PathBuf::from("/etc/postern/tls/cert.pem"),
+            tls_key: PathBuf::from("/etc/postern/tls/key.pem"),
+            max_message_size: 100 * 1024 * 1024,
+            max_recipients: 1000,
+            delivery: delivery::DeliveryConfig::default(),
         }
     }
 }
@@ -324,6 +368,7 @@ impl Config {
             ratelimit: RateLimitConfig::default(),
             supervisor: SupervisorConfig::default(),
             imapd: ImapdConfig::default(),
+            submitd: SubmitdConfig::default(),
         }
     }
 
@@ -404,6 +449,12 @@ impl Config {
     /// The supervisor's control socket (`postern status`), root only.
     pub fn control_socket(&self) -> PathBuf {
         self.runtime_dir.join("control.sock")
+    }
+
+    /// submitd's data directory: the outbound queue and DKIM keys (mode 0700,
+    /// submitd's user).
+    pub fn submitd_dir(&self) -> PathBuf {
+        self.data_dir.join("submitd")
     }
 
     /// imapd's mail store root (mode 0700, imapd's user).

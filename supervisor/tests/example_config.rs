@@ -75,15 +75,7 @@ fn example_config_mentions_every_option() {
     for (key, item) in &value {
         match item {
             toml::Value::Table(section) => {
-                assert!(
-                    text.lines().any(|l| l.trim() == format!("[{key}]")),
-                    "section [{key}] missing from packaging/postern.toml"
-                );
-                for inner in section.keys() {
-                    if !mentioned(inner) {
-                        missing.push(format!("{key}.{inner}"));
-                    }
-                }
+                check_section(&text, key, section, &mentioned, &mut missing);
             }
             _ => {
                 if !mentioned(key) {
@@ -96,4 +88,27 @@ fn example_config_mentions_every_option() {
         missing.is_empty(),
         "options not documented in packaging/postern.toml: {missing:?}"
     );
+}
+
+/// Checks that section `[name]` and each of its keys (and nested sections) appear.
+fn check_section(
+    text: &str,
+    name: &str,
+    section: &toml::Table,
+    mentioned: &dyn Fn(&str) -> bool,
+    missing: &mut Vec<String>,
+) {
+    assert!(
+        text.lines().any(|l| l.trim() == format!("[{name}]")),
+        "section [{name}] missing from packaging/postern.toml"
+    );
+    for (inner, value) in section {
+        match value {
+            toml::Value::Table(nested) => {
+                check_section(text, &format!("{name}.{inner}"), nested, mentioned, missing)
+            }
+            _ if !mentioned(inner) => missing.push(format!("{name}.{inner}")),
+            _ => {}
+        }
+    }
 }

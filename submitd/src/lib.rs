@@ -1,0 +1,5 @@
+//! postern's SMTP submission daemon (being built): the SMTP session (submission on 587
+//! with STARTTLS and 465 with implicit TLS, every login through authd) and the durable
+//! outbound queue with its transports, routes and DKIM signing.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
