@@ -232,6 +232,7 @@ impl Prepared {
             Command::Localserve(_)
             | Command::Quickstart(_)
             | Command::Serve
+            | Command::Sendmail { .. }
             | Command::Status { .. } => {
                 bail!("not an admin command")
             }

@@ -44,6 +44,17 @@ pub enum Command {
     /// Set up a new server (as root): write a config, create the first account with a
     /// generated password, print the DNS records to add and how to start.
     Quickstart(QuickstartArgs),
+    /// Submit a message from stdin like sendmail (-t, -f ADDRESS, -i, -oi, -C FILE,
+    /// recipients), with the settings of /etc/postern/sendmail.toml.
+    Sendmail {
+        /// sendmail's options and the recipients.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ARGS"
+        )]
+        args: Vec<String>,
+    },
     /// Run the root supervisor: bind the sockets, start each daemon as its own user,
     /// restart what exits.
     Serve,

@@ -15,7 +15,9 @@ pub mod localserve;
 pub mod output;
 pub mod password;
 pub mod quickstart;
+pub mod sendmail;
 pub mod serve;
+pub mod smtp_client;
 pub mod sockets;
 pub mod status;
 pub mod supervision;
@@ -38,6 +40,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging();
             quickstart::run(&Config::path_from(cli.config.as_deref()), &args)
         }
+        Command::Sendmail { args } => sendmail::run(&args),
         Command::Serve => {
             init_logging();
             serve::run(&Config::path_from(cli.config.as_deref()))
