@@ -14,6 +14,9 @@ pub mod control;
 pub mod fdpass;
 pub mod frame;
 pub mod peer;
+pub mod seqpacket;
+pub mod store;
+pub mod store_client;
 pub mod types;
 
 pub use frame::{FrameCodec, FrameError};
