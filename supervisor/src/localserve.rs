@@ -20,12 +20,13 @@ use nix::fcntl::{Flock, FlockArg};
 use postern_config::{Config, UserRef};
 use postern_ipc::Secret;
 use postern_ipc::admin::AdminRequest;
+use postern_ipc::store::STORE_SOCKET_FD_NAME;
 use tokio::sync::{Mutex, watch};
 
 use crate::admin::Admin;
 use crate::control;
 use crate::daemons::{self, AUTHD, IMAPD, LISTENERS};
-use crate::sockets::{MAX_SOCKET_PATH, READY_TIMEOUT, ReadySocket, bind_unix};
+use crate::sockets::{MAX_SOCKET_PATH, READY_TIMEOUT, ReadySocket, bind_seqpacket, bind_unix};
 use crate::supervision::{
     DaemonPlan, Received, RestartPolicy, Signals, Startup, Supervision, base_env, wait_started,
 };
@@ -106,8 +107,8 @@ pub fn initial_config(layout: &Layout, uid: u32) -> Config {
     config.authd.submission_callers = vec![UserRef::Uid(uid)];
     config.authd.web_callers = vec![UserRef::Uid(uid)];
     config.authd.admin_users = vec![UserRef::Uid(uid)];
-    // No imapd yet, so no mail store to confirm account removals.
-    config.authd.mail_store = false;
+    // imapd confirms each account removal once the account's mail is gone.
+    config.authd.mail_store = true;
     config.imapd.user = UserRef::Uid(uid);
     config.imapd.imap_listen = vec![local_port(IMAP_PORT)];
     config.imapd.imaps_listen = vec![local_port(IMAPS_PORT)];
@@ -155,7 +156,9 @@ pub fn prepare(layout: &Layout, uid: u32, now_unix: i64) -> anyhow::Result<Confi
         config.admin_socket(),
         config.auth_socket(),
         config.control_socket(),
+        config.store_socket(),
         ReadySocket::path_in(&config.runtime_dir, AUTHD.name),
+        ReadySocket::path_in(&config.runtime_dir, IMAPD.name),
     ] {
         let len = socket.as_os_str().len();
         if len > MAX_SOCKET_PATH {
@@ -295,7 +298,10 @@ pub fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
                 ("imap", config.imapd.imap_listen.clone()),
                 ("imaps", config.imapd.imaps_listen.clone()),
             ],
-            sockets: Vec::new(),
+            sockets: vec![(
+                STORE_SOCKET_FD_NAME.to_string(),
+                bind_seqpacket(&config.store_socket(), 0o600)?,
+            )],
             certificate: config.imapd.tls_certificate.clone(),
             key: config.imapd.tls_key.clone(),
         },
@@ -565,7 +571,11 @@ mod tests {
         assert_eq!(mode(&layout.private_key), 0o600);
         assert_eq!(mode(&layout.config), 0o600);
         assert!(config.localserve);
-        assert!(!config.authd.mail_store);
+        assert!(config.authd.mail_store);
+        assert_eq!(
+            config.imapd.imaps_listen,
+            vec!["127.0.0.1:1993".parse().unwrap()]
+        );
         assert_eq!(config.hostname, "localhost");
         assert_eq!(config.authd.admin_users, vec![UserRef::Uid(4242)]);
         assert_eq!(config.authd.web_callers, vec![UserRef::Uid(4242)]);

@@ -3,6 +3,7 @@
 //! restarts what exits, answers `postern status`, and stops everything on SIGTERM.
 
 use std::fs;
+use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
@@ -10,13 +11,14 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use nix::unistd::{Gid, Uid, chown};
-use postern_config::{Config, resolve_identity};
+use postern_config::{Config, UserRef, resolve_identity};
+use postern_ipc::store::STORE_SOCKET_FD_NAME;
 use tokio::sync::Mutex;
 
 use crate::control;
-use crate::daemons::{self, AUTHD, IMAPD};
+use crate::daemons::{self, AUTHD, Daemon, IMAPD};
 use crate::launch::Identity;
-use crate::sockets::{ReadySocket, bind_unix};
+use crate::sockets::{ReadySocket, bind_seqpacket, bind_unix};
 use crate::supervision::{
     DaemonPlan, Received, RestartPolicy, Signals, Startup, Supervision, base_env, wait_started,
 };
@@ -160,22 +162,31 @@ pub fn prepare_authd(
     Ok((authd, ready))
 }
 
-/// Resolves imapd's user (never root), gives it its mail store directory (fixing owners
-/// and modes unless `no_fix_permissions`), binds its listeners, copies the certificate
-/// into its credentials directory, and returns its plan, notify socket and reloader.
-pub fn prepare_imapd(
+/// Resolves a protocol daemon's user (never root), gives it its private data directory
+/// (fixing owners and modes unless `no_fix_permissions`), binds its listeners, copies
+/// the certificate into its credentials directory, and returns its plan, notify socket
+/// and reloader.
+fn prepare_protocol_daemon(
     config_path: &Path,
     config: &Config,
+    daemon: Daemon,
+    user: &UserRef,
+    private_dir: PathBuf,
+    listeners: Vec<(&'static str, Vec<SocketAddr>)>,
+    sockets: Vec<(String, OwnedFd)>,
+    certificate: &Path,
+    key: &Path,
 ) -> anyhow::Result<(DaemonPlan, ReadySocket, TlsReloader)> {
-    let (uid, gid) = resolve_identity(&config.imapd.user, None)
-        .map_err(|e| anyhow::anyhow!("imapd's user: {e}"))?;
+    let name = daemon.name;
+    let (uid, gid) =
+        resolve_identity(user, None).map_err(|e| anyhow::anyhow!("{name}'s user: {e}"))?;
     if uid == 0 || gid == 0 {
-        bail!("imapd must not run as root: set [imapd] user to its own system user");
+        bail!("{name} must not run as root: set [{name}] user to its own system user");
     }
     let identity = Identity { uid, gid };
     let mut changes = Vec::new();
     fix_private_dir(
-        &config.imapd_dir(),
+        &private_dir,
         identity,
         !config.no_fix_permissions,
         &mut changes,
@@ -188,16 +199,36 @@ pub fn prepare_imapd(
         config,
         &notify_dir(config),
         TlsDaemonSpec {
-            daemon: IMAPD,
+            daemon,
             identity: Some(identity),
-            listeners: vec![
-                ("imap", config.imapd.imap_listen.clone()),
-                ("imaps", config.imapd.imaps_listen.clone()),
-            ],
-            sockets: Vec::new(),
-            certificate: config.imapd.tls_certificate.clone(),
-            key: config.imapd.tls_key.clone(),
+            listeners,
+            sockets,
+            certificate: certificate.to_path_buf(),
+            key: key.to_path_buf(),
         },
+    )
+}
+
+/// imapd's plan: its user, the mail store directory, the IMAP and IMAPS listeners, and
+/// the store socket (mode 0666: imapd admits callers by uid, `[imapd] store_callers`).
+pub fn prepare_imapd(
+    config_path: &Path,
+    config: &Config,
+) -> anyhow::Result<(DaemonPlan, ReadySocket, TlsReloader)> {
+    let store = bind_seqpacket(&config.store_socket(), 0o666)?;
+    prepare_protocol_daemon(
+        config_path,
+        config,
+        IMAPD,
+        &config.imapd.user,
+        config.imapd_dir(),
+        vec![
+            ("imap", config.imapd.imap_listen.clone()),
+            ("imaps", config.imapd.imaps_listen.clone()),
+        ],
+        vec![(STORE_SOCKET_FD_NAME.to_string(), store)],
+        &config.imapd.tls_certificate,
+        &config.imapd.tls_key,
     )
 }
 

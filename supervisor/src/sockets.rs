@@ -48,6 +48,35 @@ pub fn bind_unix(path: &Path, mode: u32) -> anyhow::Result<OwnedFd> {
     Ok(OwnedFd::from(listener))
 }
 
+/// Backlog of the `SOCK_SEQPACKET` sockets the supervisor binds.
+pub const SEQPACKET_BACKLOG: i32 = 128;
+
+/// Binds a listening `SOCK_SEQPACKET` socket at `path` (replacing a stale file there)
+/// with `mode`, for a daemon that receives fds on it (imapd's store socket).
+pub fn bind_seqpacket(path: &Path, mode: u32) -> anyhow::Result<OwnedFd> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while postern_ipc::seqpacket::is_listening(path) {
+        if std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            continue;
+        }
+        anyhow::bail!(
+            "{} is in use by a running service (postern's systemd units or another supervisor?); stop it first",
+            path.display()
+        );
+    }
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("removing stale {}", path.display())),
+    }
+    let listener = postern_ipc::fdpass::seqpacket_listen(path, SEQPACKET_BACKLOG)
+        .with_context(|| format!("binding {}", path.display()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting the mode of {}", path.display()))?;
+    Ok(listener)
+}
+
 /// A socket on which one daemon reports readiness (sd_notify's `READY=1`).
 #[derive(Debug)]
 pub struct ReadySocket {

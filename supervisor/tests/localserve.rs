@@ -396,7 +396,7 @@ fn localserve_end_to_end() {
         let environ = String::from_utf8_lossy(&environ);
         assert!(
             environ.contains("LISTEN_FDNAMES=auth:admin\0")
-                || environ.contains("LISTEN_FDNAMES=imap:imaps:control\0"),
+                || environ.contains("LISTEN_FDNAMES=imap:imaps:store:control\0"),
             "{environ:?}"
         );
     }
