@@ -3,7 +3,6 @@
 //! restarts what exits, answers `postern status`, and stops everything on SIGTERM.
 
 use std::fs;
-use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
@@ -16,7 +15,7 @@ use postern_ipc::store::STORE_SOCKET_FD_NAME;
 use tokio::sync::Mutex;
 
 use crate::control;
-use crate::daemons::{self, AUTHD, Daemon, IMAPD};
+use crate::daemons::{self, AUTHD, IMAPD};
 use crate::launch::Identity;
 use crate::sockets::{ReadySocket, bind_seqpacket, bind_unix};
 use crate::supervision::{
@@ -169,15 +168,11 @@ pub fn prepare_authd(
 fn prepare_protocol_daemon(
     config_path: &Path,
     config: &Config,
-    daemon: Daemon,
     user: &UserRef,
     private_dir: PathBuf,
-    listeners: Vec<(&'static str, Vec<SocketAddr>)>,
-    sockets: Vec<(String, OwnedFd)>,
-    certificate: &Path,
-    key: &Path,
+    mut spec: TlsDaemonSpec,
 ) -> anyhow::Result<(DaemonPlan, ReadySocket, TlsReloader)> {
-    let name = daemon.name;
+    let name = spec.daemon.name;
     let (uid, gid) =
         resolve_identity(user, None).map_err(|e| anyhow::anyhow!("{name}'s user: {e}"))?;
     if uid == 0 || gid == 0 {
@@ -194,19 +189,8 @@ fn prepare_protocol_daemon(
     for change in &changes {
         tracing::info!("fixed: {change}");
     }
-    tls_daemon::prepare(
-        config_path,
-        config,
-        &notify_dir(config),
-        TlsDaemonSpec {
-            daemon,
-            identity: Some(identity),
-            listeners,
-            sockets,
-            certificate: certificate.to_path_buf(),
-            key: key.to_path_buf(),
-        },
-    )
+    spec.identity = Some(identity);
+    tls_daemon::prepare(config_path, config, &notify_dir(config), spec)
 }
 
 /// imapd's plan: its user, the mail store directory, the IMAP and IMAPS listeners, and
@@ -219,16 +203,19 @@ pub fn prepare_imapd(
     prepare_protocol_daemon(
         config_path,
         config,
-        IMAPD,
         &config.imapd.user,
         config.imapd_dir(),
-        vec![
-            ("imap", config.imapd.imap_listen.clone()),
-            ("imaps", config.imapd.imaps_listen.clone()),
-        ],
-        vec![(STORE_SOCKET_FD_NAME.to_string(), store)],
-        &config.imapd.tls_certificate,
-        &config.imapd.tls_key,
+        TlsDaemonSpec {
+            daemon: IMAPD,
+            identity: None,
+            listeners: vec![
+                ("imap", config.imapd.imap_listen.clone()),
+                ("imaps", config.imapd.imaps_listen.clone()),
+            ],
+            sockets: vec![(STORE_SOCKET_FD_NAME.to_string(), store)],
+            certificate: config.imapd.tls_certificate.clone(),
+            key: config.imapd.tls_key.clone(),
+        },
     )
 }
 
