@@ -26,7 +26,7 @@ CARGO_DEB_VERSION=3.8.0
 MAX_DAEMON_EXPOSURE=1.0
 MAX_SUPERVISOR_EXPOSURE=3.0
 USERS="postern-authd postern-imapd postern-submitd postern-webd"
-UNITS="postern-authd.service postern-authd.socket postern-authd-admin.socket postern-imapd.service postern-imapd.socket postern-imapd-tls.socket postern.service"
+UNITS="postern-authd.service postern-authd.socket postern-authd-admin.socket postern-imapd.service postern-imapd.socket postern-imapd-tls.socket postern-imapd-store.socket postern.service"
 
 if [ "$(id -u)" != 0 ]; then
     echo "test-package.sh: SKIPPED: needs root (it installs, removes and purges the postern package)"
@@ -122,6 +122,7 @@ usr/lib/postern/postern-imapd
 usr/lib/systemd/system/postern-imapd.service
 usr/lib/systemd/system/postern-imapd.socket
 usr/lib/systemd/system/postern-imapd-tls.socket
+usr/lib/systemd/system/postern-imapd-store.socket
 usr/lib/systemd/system/postern-authd.service
 usr/lib/systemd/system/postern-authd.socket
 usr/lib/systemd/system/postern-authd-admin.socket
@@ -218,6 +219,7 @@ check "postern-authd-admin.socket enabled" test -L "$wants/sockets.target.wants/
 check "postern-imapd.service enabled" test -L "$wants/multi-user.target.wants/postern-imapd.service"
 check "postern-imapd.socket enabled" test -L "$wants/sockets.target.wants/postern-imapd.socket"
 check "postern-imapd-tls.socket enabled" test -L "$wants/sockets.target.wants/postern-imapd-tls.socket"
+check "postern-imapd-store.socket enabled" test -L "$wants/sockets.target.wants/postern-imapd-store.socket"
 check "postern.service (the supervisor) not enabled" test ! -e "$wants/multi-user.target.wants/postern.service"
 if [ -d /run/systemd/system ]; then
     echo "  (systemd is running here: postinst may have started the units)"
