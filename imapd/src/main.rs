@@ -4,13 +4,21 @@
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
 use postern_config::Config;
-use postern_imapd::session::{Listener, Shared, serve};
+use postern_imapd::account_removal::{ACCOUNT_REMOVAL_INTERVAL, RemovalGate, run_account_removals};
+use postern_imapd::connection_limits::{ConnectionLimits, Limits};
+use postern_imapd::delivery::{
+    DeliveryService, StoreCallers, open_store_socket, serve_store_socket,
+};
+use postern_imapd::session::{Listener, MailAccess, Shared, serve};
+use postern_imapd::store::MailStore;
 use postern_ipc::activation::ActivatedSockets;
 use postern_ipc::control::DAEMON_CONTROL_FD_NAME;
+use postern_ipc::store::STORE_SOCKET_FD_NAME;
 use postern_tls::reload::{reload_from_files, serve_control};
 use postern_tls::{credential_paths, read_pem_file, server_config};
 use tokio::net::TcpListener;
@@ -53,6 +61,7 @@ fn start() -> anyhow::Result<()> {
     let (cert, key) = credential_paths(&config.imapd.tls_certificate, &config.imapd.tls_key);
     let (tls, certificate) = server_config(&read_pem_file(&cert)?, &read_pem_file(&key)?)?;
     let control = activated.take(DAEMON_CONTROL_FD_NAME);
+    let store_socket = activated.take(STORE_SOCKET_FD_NAME);
     let passed = !activated.is_empty();
     let imap = activated.take("imap");
     let imaps = activated.take("imaps");
@@ -71,14 +80,67 @@ fn start() -> anyhow::Result<()> {
     if !activated.is_empty() {
         tracing::warn!(names = ?activated.remaining_names(), "ignoring unknown passed sockets");
     }
+    // One store per process: IMAP sessions and local delivery share its per-account
+    // connections and change notifications (IDLE hears deliveries). Sessions get it
+    // only behind `MailAccess`, which opens an account for an authenticated login.
+    let store_dir = config.imapd_dir();
+    let delivery_store = Arc::new(
+        MailStore::open(&store_dir)
+            .with_context(|| format!("opening the mail store at {}", store_dir.display()))?,
+    );
     let shared = Shared {
         auth_socket: config.auth_socket(),
         tls: tokio_rustls::TlsAcceptor::from(tls),
+        mail: MailAccess::new(Arc::clone(&delivery_store)),
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(run(config, passed, imap, imaps, shared, reload))
+        .block_on(async move {
+            start_store_services(&config, store_socket, delivery_store);
+            run(config, passed, imap, imaps, shared, reload).await
+        })
+}
+
+/// Starts the local store socket (delivery for submitd and webd) and the removal of
+/// removed accounts' mail. Without a store socket imapd still serves IMAP, and says so.
+fn start_store_services(config: &Config, passed: Vec<OwnedFd>, store: Arc<MailStore>) {
+    let gate = Arc::new(RemovalGate::new());
+    let path = if passed.is_empty() {
+        config.store_socket().display().to_string()
+    } else {
+        "(passed by socket activation)".to_string()
+    };
+    match open_store_socket(passed, config) {
+        Ok(listener) => {
+            let callers = StoreCallers::from_config(config);
+            let service = DeliveryService::new(Arc::clone(&store), Arc::clone(&gate), callers);
+            tracing::info!(%path, "store socket listening");
+            tokio::spawn(serve_store_socket(listener, service));
+        }
+        Err(e) => tracing::error!("local delivery unavailable: {e}"),
+    }
+    tokio::spawn(run_account_removals(
+        config.auth_socket(),
+        store,
+        gate,
+        ACCOUNT_REMOVAL_INTERVAL,
+    ));
+}
+
+/// Answers a connection over a limit and closes it, without any TLS work: a plain-IMAP
+/// client gets mox's `* BYE` line (a fresh socket's send buffer takes it at once), an
+/// implicit-TLS client just the close.
+fn refuse_connection(
+    tcp: tokio::net::TcpStream,
+    kind: Listener,
+    remote: std::net::SocketAddr,
+    refusal: postern_imapd::connection_limits::Refusal,
+) {
+    tracing::debug!(%remote, %refusal, "connection refused");
+    if matches!(kind, Listener::Imap) {
+        let _ = tcp.try_write(refusal.bye_line().as_bytes());
+    }
 }
 
 fn tokio_listeners(fds: Vec<OwnedFd>) -> anyhow::Result<Vec<TcpListener>> {
@@ -119,17 +181,34 @@ async fn run(
             bind(&config.imapd.imaps_listen).await?,
         )
     };
+    let trusted = config
+        .ratelimit
+        .trusted_networks
+        .iter()
+        .filter_map(|net| postern_config::Network::parse(net).ok())
+        .collect();
+    let limits = ConnectionLimits::new(Limits::default(), trusted);
     for (listeners, kind) in [(imap, Listener::Imap), (imaps, Listener::Imaps)] {
         for listener in listeners {
             if let Ok(addr) = listener.local_addr() {
                 tracing::info!(%addr, ?kind, "listening");
             }
             let shared = shared.clone();
+            let limits = Arc::clone(&limits);
             tokio::spawn(async move {
                 loop {
                     match listener.accept().await {
-                        Ok((tcp, _)) => {
-                            tokio::spawn(serve(tcp, kind, shared.clone()));
+                        Ok((tcp, remote)) => {
+                            match limits.admit(remote.ip(), std::time::Instant::now()) {
+                                Ok(slot) => {
+                                    let shared = shared.clone();
+                                    tokio::spawn(async move {
+                                        serve(tcp, kind, shared).await;
+                                        drop(slot);
+                                    });
+                                }
+                                Err(refusal) => refuse_connection(tcp, kind, remote, refusal),
+                            }
                         }
                         Err(e) => {
                             tracing::warn!("accept: {e}");

@@ -8,6 +8,7 @@
 
 mod section;
 mod structure;
+pub(crate) mod text;
 #[cfg(test)]
 mod tests;
 

@@ -1,5 +1,5 @@
-//! One client connection: greeting, TLS, the command loop of the not-authenticated state
-//! and the (for now minimal) authenticated state.
+//! One client connection: greeting, TLS, the command loop of the not-authenticated state;
+//! after login the session goes on in [`super::mail_session`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,10 +11,10 @@ use postern_ipc::{ConnectionInfo, KeyFingerprint, Protocol, TlsInfo, Verdict};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
+use super::mail_access::MailAccess;
 use super::stream::Stream;
 use super::{
-    AUTHD_TIMEOUT, AUTHENTICATED_IDLE_TIMEOUT, Authenticated, PREAUTH_IDLE_TIMEOUT,
-    TLS_HANDSHAKE_TIMEOUT, WRITE_TIMEOUT,
+    AUTHD_TIMEOUT, Authenticated, PREAUTH_IDLE_TIMEOUT, TLS_HANDSHAKE_TIMEOUT, WRITE_TIMEOUT,
 };
 use crate::protocol::capabilities::{CapabilityContext, capabilities};
 use crate::protocol::command::CommandBody;
@@ -35,8 +35,11 @@ const ADVERTISED_MECHANISMS: [&str; 5] = [
     "CRAM-MD5",
 ];
 
-/// Read buffer size per connection.
+/// Read buffer size per connection while data streams in.
 const READ_CHUNK: usize = 16 * 1024;
+/// Read buffer size while waiting for a client that last sent little (an idle session
+/// then holds only this much).
+const READ_CHUNK_IDLE: usize = 1024;
 
 /// Which kind of listener a connection came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,13 +50,16 @@ pub enum Listener {
     Imaps,
 }
 
-/// What every session shares: authd's socket and the TLS acceptor.
+/// What every session shares: authd's socket, the TLS acceptor and the gated way into
+/// the mail store (usable only with an [`Authenticated`]).
 #[derive(Clone)]
 pub struct Shared {
     /// authd's auth socket.
     pub auth_socket: PathBuf,
     /// The TLS configuration.
     pub tls: TlsAcceptor,
+    /// The mail store, opened per account after login.
+    pub mail: MailAccess,
 }
 
 /// Why the session ends.
@@ -67,8 +73,12 @@ pub(super) enum End {
 /// A connection's state before and after login.
 pub(super) struct Session {
     pub(super) stream: Stream,
-    reader: CommandReader,
+    pub(super) reader: CommandReader,
     pending: Vec<u8>,
+    /// The last read filled its buffer: more is probably coming.
+    streaming: bool,
+    /// The client enabled IMAP4rev2 or UTF8=ACCEPT.
+    pub(super) utf8: bool,
     pub(super) shared: Shared,
     pub(super) remote: SocketAddr,
     pub(super) local: SocketAddr,
@@ -90,6 +100,8 @@ pub async fn serve(tcp: TcpStream, listener: Listener, shared: Shared) {
         stream: Stream::Plain(tcp),
         reader: CommandReader::default(),
         pending: Vec::new(),
+        streaming: false,
+        utf8: false,
         shared,
         remote,
         local,
@@ -169,7 +181,7 @@ impl Session {
 
     /// Writes one response.
     pub(super) async fn send(&mut self, response: &Response) -> Result<(), End> {
-        self.send_bytes(&response.to_bytes(EncodeOptions::default()))
+        self.send_bytes(&response.to_bytes(EncodeOptions { utf8: self.utf8 }))
             .await
     }
 
@@ -208,7 +220,12 @@ impl Session {
                     continue;
                 }
             }
-            let mut buf = vec![0u8; READ_CHUNK];
+            let size = if self.streaming {
+                READ_CHUNK
+            } else {
+                READ_CHUNK_IDLE
+            };
+            let mut buf = vec![0u8; size];
             match tokio::time::timeout(idle, self.stream.read(&mut buf)).await {
                 Err(_) => {
                     let bye = StatusResponse::untagged(StatusKind::Bye, None, "inactive");
@@ -217,10 +234,18 @@ impl Session {
                 }
                 Ok(Ok(0)) | Ok(Err(_)) => return Err(End::Closed),
                 Ok(Ok(n)) => {
+                    self.streaming = n == size;
                     let used = self.reader.push(&buf[..n]);
                     self.pending.extend_from_slice(&buf[used..n]);
                 }
             }
+        }
+    }
+
+    /// Drops buffer capacity left over from a big command.
+    pub(super) fn trim_buffers(&mut self) {
+        if self.pending.is_empty() && self.pending.capacity() > 0 {
+            self.pending = Vec::new();
         }
     }
 
@@ -288,7 +313,11 @@ impl Session {
 
     /// Answers CAPABILITY, NOOP, LOGOUT and ID, which every state has. Returns whether
     /// the command was one of them; `Err(End::Bye)` after LOGOUT.
-    async fn common_command(&mut self, tag: &str, body: &CommandBody) -> Result<bool, End> {
+    pub(super) async fn common_command(
+        &mut self,
+        tag: &str,
+        body: &CommandBody,
+    ) -> Result<bool, End> {
         match body {
             CommandBody::Capability => {
                 let caps = self.capabilities();
@@ -379,34 +408,9 @@ impl Session {
         }
     }
 
-    /// The authenticated state. Mailbox access is not built yet.
-    async fn authenticated(&mut self, _user: &Authenticated) -> Result<(), End> {
-        loop {
-            let Next::Command(cmd) = self.next_command(AUTHENTICATED_IDLE_TIMEOUT).await? else {
-                continue;
-            };
-            let tag = cmd.tag.as_str();
-            if self.common_command(tag, &cmd.body).await? {
-                continue;
-            }
-            match cmd.body {
-                CommandBody::StartTls
-                | CommandBody::Login { .. }
-                | CommandBody::Authenticate { .. } => {
-                    let text = format!("{} not allowed in this connection state", cmd.body.name());
-                    self.reply(tag, StatusKind::No, None, &text).await?;
-                }
-                _ => {
-                    self.reply(
-                        tag,
-                        StatusKind::No,
-                        Some(Code::Unavailable),
-                        "mailbox access not built yet",
-                    )
-                    .await?;
-                }
-            }
-        }
+    /// The authenticated state: see [`super::mail_session`].
+    async fn authenticated(&mut self, user: &Authenticated) -> Result<(), End> {
+        self.mail_session(user).await
     }
 
     /// Runs the TLS handshake on the plain stream and asks authd about a client

@@ -4,15 +4,34 @@
 //!
 //! Code in this module before login has no handle to the mail store (DESIGN.md, "Known
 //! costs"): the store is reached only through an [`Authenticated`], which only authd's
-//! verdict produces.
+//! verdict produces, handed to [`MailAccess::open`]. After login the session goes on in
+//! `mail_session` (the authenticated and selected states) with one module per command
+//! group and `view` for the selected mailbox's sequence numbers.
 
+mod append;
 mod authenticated;
 mod connection;
+mod content;
+mod copy_move;
+mod fetch;
+mod fetch_command;
+mod flags;
+mod idle;
+mod list;
 mod login;
+mod mail_access;
+mod mail_session;
+mod mailboxes;
+mod search;
+mod search_command;
+mod select;
+mod store_command;
 mod stream;
+mod view;
 
 pub use authenticated::Authenticated;
 pub use connection::{Listener, Shared, serve};
+pub use mail_access::{MailAccess, MailError};
 
 use std::time::Duration;
 

@@ -79,6 +79,12 @@ impl Server {
     /// Starts the servers; with `activated`, imapd gets its listeners by socket
     /// activation (`imap`, `imaps`) and the config lists no addresses.
     pub async fn start_with(activated: bool) -> Server {
+        Server::start_configured(activated, false).await
+    }
+
+    /// Starts the servers; with `mail_store`, authd keeps removed accounts pending until
+    /// imapd confirms their mail is gone (`[authd] mail_store`).
+    pub async fn start_configured(activated: bool, mail_store: bool) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let uid = nix::unistd::getuid().as_raw();
         let key = rcgen::KeyPair::generate().unwrap();
@@ -102,7 +108,7 @@ admin_users = [{uid}]
 imap_callers = [{uid}]
 submission_callers = [{uid}]
 web_callers = [{uid}]
-mail_store = false
+mail_store = {mail_store}
 argon2_memory_kib = 256
 argon2_iterations = 1
 
@@ -241,6 +247,40 @@ tls_key = "{key}"
 
     pub fn cert_path(&self) -> PathBuf {
         self.dir.path().join("cert.pem")
+    }
+
+    /// imapd's store socket.
+    pub fn store_socket(&self) -> PathBuf {
+        self.dir.path().join("run/store.sock")
+    }
+
+    /// imapd's mail store root.
+    pub fn store_root(&self) -> PathBuf {
+        self.dir.path().join("data/imapd")
+    }
+
+    /// Kills imapd and starts it again (listening on the configured addresses), waiting
+    /// until it accepts connections.
+    pub async fn restart_imapd(&mut self) {
+        let _ = self.imapd.kill();
+        let _ = self.imapd.wait();
+        self.imapd = Command::new(env!("CARGO_BIN_EXE_postern-imapd"))
+            .arg("--config")
+            .arg(&self.config_path)
+            .env("RUST_LOG", "warn")
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .env_remove("LISTEN_FDS")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(self.imaps).await.is_err() {
+            if let Some(status) = self.imapd.try_wait().unwrap() {
+                panic!("imapd exited at restart: {status}");
+            }
+            assert!(Instant::now() < deadline, "imapd did not restart");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub fn stop_authd(&mut self) {
@@ -386,4 +426,199 @@ pub fn python(script: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
+}
+
+// Helpers for the client-tool, crash and limit tests (clients.rs, crash.rs, limits.rs).
+
+/// Whether `program` is installed (found on PATH). When it is not: a loud skip message,
+/// or a panic under CI (env `CI` set), where every tool must be there.
+pub fn tool_available(program: &str, debian_package: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()));
+    if found {
+        return true;
+    }
+    let message =
+        format!("{program} is not installed (Debian package {debian_package}); this test needs it");
+    if std::env::var_os("CI").is_some() {
+        panic!("{message}");
+    }
+    eprintln!("\n!!!!!!!!!!\n!!! SKIPPING: {message}\n!!!!!!!!!!\n");
+    false
+}
+
+/// A field of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`), or `None` when the process
+/// or the field is gone.
+pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|line| {
+        let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+        rest.trim().strip_suffix("kB")?.trim().parse().ok()
+    })
+}
+
+impl Server {
+    /// Lets imapd take any number of connections from 127.0.0.0/8 (`[ratelimit]
+    /// trusted_networks`), for tests with many concurrent clients: adds the setting to
+    /// the config and restarts imapd.
+    pub async fn trust_loopback(&mut self) {
+        let mut config = std::fs::read_to_string(&self.config_path).unwrap();
+        config.push_str("\n[ratelimit]\ntrusted_networks = [\"127.0.0.0/8\"]\n");
+        std::fs::write(&self.config_path, config).unwrap();
+        self.restart_imapd().await;
+    }
+
+    /// imapd's process id.
+    pub fn imapd_pid(&self) -> u32 {
+        self.imapd.id()
+    }
+
+    /// Connects over IMAPS and logs in with LOGIN; the greeting and the login reply are
+    /// read.
+    pub async fn login_tls(&self) -> Client<tokio_rustls::client::TlsStream<TcpStream>> {
+        let mut client = self.connect_tls(None).await;
+        let greeting = client.line().await;
+        assert!(greeting.starts_with("* OK "), "{greeting}");
+        let lines = client
+            .command("l0", &format!("LOGIN {ADDRESS} \"{PASSWORD}\""))
+            .await;
+        let last = lines.last().unwrap();
+        assert!(last.starts_with("l0 OK "), "{last}");
+        client
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
+    /// Writes bytes as they are (literal data, partial lines) and flushes.
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.get_mut().write_all(bytes).await.unwrap();
+        self.stream.get_mut().flush().await.unwrap();
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
+    /// Reads one response with the literals it announces (`{n}` at a line end): the
+    /// bytes up to and including the final CRLF.
+    pub async fn response(&mut self) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut out = Vec::new();
+        loop {
+            let mut line = Vec::new();
+            let read = tokio::time::timeout(
+                Duration::from_secs(60),
+                self.stream.read_until(b'\n', &mut line),
+            )
+            .await
+            .expect("timeout reading from imapd")
+            .unwrap();
+            assert!(read > 0, "imapd closed the connection");
+            out.extend_from_slice(&line);
+            let Some(size) = literal_size_at_end(&line) else {
+                return out;
+            };
+            let start = out.len();
+            out.resize(start + size, 0);
+            tokio::time::timeout(
+                Duration::from_secs(60),
+                self.stream.read_exact(&mut out[start..]),
+            )
+            .await
+            .expect("timeout reading a literal from imapd")
+            .unwrap();
+        }
+    }
+
+    /// Sends a tagged command and returns its responses (with literals) up to and
+    /// including the tagged one.
+    pub async fn command_raw(&mut self, tag: &str, text: &str) -> Vec<Vec<u8>> {
+        self.send(&format!("{tag} {text}")).await;
+        let mut responses = Vec::new();
+        loop {
+            let response = self.response().await;
+            let done = response.starts_with(format!("{tag} ").as_bytes());
+            responses.push(response);
+            if done {
+                return responses;
+            }
+        }
+    }
+
+    /// Appends one message to `mailbox` with a LITERAL+ literal; returns the tagged
+    /// reply line.
+    pub async fn append(
+        &mut self,
+        tag: &str,
+        mailbox: &str,
+        flags: &str,
+        message: &[u8],
+    ) -> String {
+        let mut command = format!(
+            "{tag} APPEND {mailbox} ({flags}) {{{}+}}\r\n",
+            message.len()
+        )
+        .into_bytes();
+        command.extend_from_slice(message);
+        command.extend_from_slice(b"\r\n");
+        self.send_raw(&command).await;
+        self.until_tagged(tag).await.pop().unwrap()
+    }
+
+    /// Every message of the selected mailbox by UID, from `UID FETCH 1:* (UID
+    /// BODY.PEEK[])`.
+    pub async fn fetch_all(&mut self, tag: &str) -> std::collections::BTreeMap<u32, Vec<u8>> {
+        let responses = self
+            .command_raw(tag, "UID FETCH 1:* (UID BODY.PEEK[])")
+            .await;
+        let (last, fetches) = responses.split_last().unwrap();
+        assert!(
+            last.starts_with(format!("{tag} OK").as_bytes()),
+            "{}",
+            String::from_utf8_lossy(last)
+        );
+        fetches
+            .iter()
+            .filter(|r| r.windows(7).any(|w| w == b" FETCH "))
+            .map(|r| {
+                parse_uid_body(r).unwrap_or_else(|| {
+                    panic!(
+                        "cannot parse {}",
+                        String::from_utf8_lossy(&r[..r.len().min(300)])
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// `n` when `line` ends with a literal announcement `{n}` (or `~{n}`) and CRLF.
+fn literal_size_at_end(line: &[u8]) -> Option<usize> {
+    let line = line.strip_suffix(b"\r\n")?;
+    let body = line.strip_suffix(b"}")?;
+    let open = body.iter().rposition(|&b| b == b'{')?;
+    std::str::from_utf8(&body[open + 1..]).ok()?.parse().ok()
+}
+
+/// The UID and the `BODY[]` literal of one untagged FETCH response.
+pub fn parse_uid_body(response: &[u8]) -> Option<(u32, Vec<u8>)> {
+    let marker = b"BODY[] {";
+    let at = response.windows(marker.len()).position(|w| w == marker)?;
+    let digits_start = at + marker.len();
+    let close = digits_start + response[digits_start..].iter().position(|&b| b == b'}')?;
+    let size: usize = std::str::from_utf8(&response[digits_start..close])
+        .ok()?
+        .parse()
+        .ok()?;
+    let data_start = close + 3;
+    let body = response.get(data_start..data_start + size)?.to_vec();
+    // The UID item is outside the literal.
+    let mut outside = response[..at].to_vec();
+    outside.extend_from_slice(&response[data_start + size..]);
+    let text = String::from_utf8_lossy(&outside);
+    let uid = text
+        .split([' ', '(', ')'])
+        .skip_while(|w| *w != "UID")
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((uid, body))
 }

@@ -1,0 +1,51 @@
+//! IDLE (RFC 2177, RFC 9051 §6.3.13): changes by other sessions are sent at once until
+//! the client says DONE.
+
+use super::AUTHENTICATED_IDLE_TIMEOUT;
+use super::connection::{End, Session};
+use super::mail_session::{MailState, Reply};
+use crate::protocol::parse::is_idle_done;
+use crate::protocol::reader::Event;
+use crate::protocol::response::Response;
+
+/// What woke an idling session.
+enum Wake {
+    /// Input from the client.
+    Input(Result<Event, End>),
+    /// The account changed (`false`: the store will send no more changes).
+    Changed(bool),
+}
+
+impl Session {
+    /// IDLE until DONE. Any other line ends the connection (mox §7.2).
+    pub(super) async fn idle(&mut self, st: &mut MailState) -> Result<Reply, End> {
+        self.send(&Response::Continue("idling".into())).await?;
+        // Expunges held back during an earlier FETCH, STORE or SEARCH go out now.
+        self.report_changes(st, true).await?;
+        self.reader.expect_line();
+        let mut watching = true;
+        loop {
+            let wake = if watching {
+                tokio::select! {
+                    ev = self.next_event(AUTHENTICATED_IDLE_TIMEOUT) => Wake::Input(ev),
+                    res = st.changes.changed() => Wake::Changed(res.is_ok()),
+                }
+            } else {
+                Wake::Input(self.next_event(AUTHENTICATED_IDLE_TIMEOUT).await)
+            };
+            match wake {
+                Wake::Changed(true) => self.report_changes(st, true).await?,
+                Wake::Changed(false) => watching = false,
+                Wake::Input(ev) => match ev? {
+                    Event::Line(line) if is_idle_done(&line) => return Ok(Reply::ok("idle done")),
+                    Event::Line(_) | Event::Close => return Err(End::Bye),
+                    Event::Rejected(r) => {
+                        self.send_bytes(&r.reply).await?;
+                        return Err(End::Bye);
+                    }
+                    _ => {}
+                },
+            }
+        }
+    }
+}
