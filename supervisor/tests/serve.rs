@@ -183,6 +183,7 @@ argon2_iterations = 1
 user = {IMAPD_UID}
 imap_listen = ["127.0.0.1:{imap_port}"]
 imaps_listen = ["127.0.0.1:{imaps_port}"]
+store_callers = [0]
 tls_certificate = "{cert}"
 tls_key = "{key}"
 
@@ -432,6 +433,35 @@ async fn daemons_run_unprivileged_restart_reload_and_stop() {
     ));
     let login = "c = imaplib.IMAP4_SSL('127.0.0.1', PORT, ssl_context=CTX)\nprint(c.login(USER, PASSWORD)[0])\n";
     assert_eq!(serve.imap_script(login, ""), "OK\n");
+
+    // The store socket the supervisor bound for imapd: a message handed over as an fd
+    // is in the account's Inbox, byte for byte.
+    let store_socket = serve.dir.path().join("run/store.sock");
+    let meta = std::fs::metadata(&store_socket).unwrap();
+    assert_eq!(meta.mode() & 0o777, 0o666);
+    let message = b"From: a@example.org\r\nSubject: through the store socket\r\n\r\nbody\r\n";
+    let mut file = tempfile::tempfile().unwrap();
+    std::io::Write::write_all(&mut file, message).unwrap();
+    let delivered = postern_ipc::store_client::deliver_once(
+        &store_socket,
+        &file,
+        &postern_ipc::store::Delivery {
+            account: "mjl".into(),
+            mailbox: None,
+            flags: Vec::new(),
+            keywords: Vec::new(),
+            received: 1_700_000_000,
+        },
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    assert_eq!(delivered.uid, 1);
+    let fetched = serve.imap_script(
+        "c = imaplib.IMAP4_SSL('127.0.0.1', PORT, ssl_context=CTX)\nc.login(USER, PASSWORD)\nc.select('INBOX')\nsys.stdout.buffer.write(c.fetch('1', '(BODY.PEEK[])')[1][0][1])\n",
+        "",
+    );
+    assert_eq!(fetched.as_bytes(), message);
 
     // Invariant 6: kill -9 of authd; it is back within 2 s with its data. Logins in the
     // meantime wait or get a temporary failure, never a wrong verdict or a hang.
