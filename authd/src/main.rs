@@ -3,25 +3,14 @@
 
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context as _, bail};
-use clap::Parser;
 use postern_authd::server::{self, Listeners};
 use postern_authd::store::Store;
 use postern_config::Config;
-use postern_ipc::activation::ActivatedSockets;
+use postern_daemon::{Started, serve_until_stopped, warn_unused};
 use tokio::net::UnixListener;
-use tokio::signal::unix::{SignalKind, signal};
-
-/// postern's auth daemon: the only holder of credentials.
-#[derive(Parser)]
-#[command(version, about)]
-struct Args {
-    /// Config file (default: $POSTERN_CONFIG, else /etc/postern/postern.toml).
-    #[arg(long)]
-    config: Option<PathBuf>,
-}
 
 fn listener_from(
     mut fds: Vec<OwnedFd>,
@@ -55,35 +44,24 @@ fn bind(path: &Path, mode: u32) -> anyhow::Result<UnixListener> {
 }
 
 fn main() -> std::process::ExitCode {
-    match start() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("postern-authd: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    postern_daemon::exit_code("postern-authd", start())
 }
 
 fn start() -> anyhow::Result<()> {
-    let args = Args::parse();
-    // SAFETY: no other thread exists yet; the tokio runtime is started below.
-    let mut activated = unsafe { ActivatedSockets::take_from_environment() }
-        .context("reading socket activation")?;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+    // SAFETY: first thing in main; no other thread exists yet.
+    let Started {
+        config,
+        mut activated,
+        ..
+    } = unsafe {
+        postern_daemon::begin(
+            "postern-authd",
+            "postern's auth daemon: the only holder of credentials.",
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let config_path = Config::path_from(args.config.as_deref());
-    let config = Config::load(&config_path)?;
+    }?;
     let auth = listener_from(activated.take("auth"), "auth");
     let admin = listener_from(activated.take("admin"), "admin");
-    if !activated.is_empty() {
-        tracing::warn!(names = ?activated.remaining_names(), "ignoring unknown passed sockets");
-    }
+    warn_unused(&activated);
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
@@ -108,16 +86,12 @@ async fn run(
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let store = tokio::task::spawn_blocking(move || Store::open(&dir)).await??;
     let (shared, database_thread) = server::prepare(config, store).await?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let shutdown = async move {
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = interrupt.recv() => {}
+    // Ready once serving; the future ends on SIGTERM or SIGINT.
+    let shutdown = async {
+        if let Err(e) = serve_until_stopped("authd", None).await {
+            tracing::error!(daemon = "authd", "{e}");
         }
     };
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-    tracing::info!(daemon = "authd", "serving");
     server::serve(shared, Listeners { auth, admin }, shutdown).await;
     // Dropping the last handle ends the database thread after it wrote what is queued.
     tokio::task::spawn_blocking(move || database_thread.join())
