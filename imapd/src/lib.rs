@@ -5,7 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod account_removal;
-pub mod connection_limits;
+pub mod connection_refusal;
 pub mod delivery;
 pub mod mime;
 pub mod protocol;

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use postern_config::Config;
+use postern_daemon::connection_limits::{ConnectionLimits, Limits, Refusal};
 use postern_daemon::{DaemonTls, Started, serve_until_stopped, tcp_listeners, warn_unused};
 use postern_imapd::account_removal::{ACCOUNT_REMOVAL_INTERVAL, RemovalGate, run_account_removals};
-use postern_imapd::connection_limits::{ConnectionLimits, Limits};
+use postern_imapd::connection_refusal::bye_line;
 use postern_imapd::delivery::{
     DeliveryService, StoreCallers, open_store_socket, serve_store_socket,
 };
@@ -99,11 +100,11 @@ fn refuse_connection(
     tcp: tokio::net::TcpStream,
     kind: Listener,
     remote: std::net::SocketAddr,
-    refusal: postern_imapd::connection_limits::Refusal,
+    refusal: Refusal,
 ) {
     tracing::debug!(%remote, %refusal, "connection refused");
     if matches!(kind, Listener::Imap) {
-        let _ = tcp.try_write(refusal.bye_line().as_bytes());
+        let _ = tcp.try_write(bye_line(refusal).as_bytes());
     }
 }
 

@@ -6,7 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::Server;
-use postern_imapd::connection_limits::{BYE_OPEN_PER_NETWORK, MAX_OPEN_CONNECTIONS_PER_NETWORK};
+use postern_daemon::connection_limits::MAX_OPEN_CONNECTIONS_PER_NETWORK;
+use postern_imapd::connection_refusal::BYE_OPEN_PER_NETWORK;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 

@@ -14,6 +14,7 @@ pub mod control;
 pub mod fdpass;
 pub mod frame;
 pub mod peer;
+pub mod sasl_relay;
 pub mod seqpacket;
 pub mod store;
 pub mod store_client;

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod reload;
+pub mod stream;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

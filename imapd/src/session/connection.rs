@@ -12,7 +12,6 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
 use super::mail_access::MailAccess;
-use super::stream::Stream;
 use super::{
     AUTHD_TIMEOUT, Authenticated, PREAUTH_IDLE_TIMEOUT, TLS_HANDSHAKE_TIMEOUT, WRITE_TIMEOUT,
 };
@@ -23,7 +22,7 @@ use crate::protocol::reader::{CommandReader, Event};
 use crate::protocol::response::{
     CONTINUE_LITERAL, Code, Data, EncodeOptions, Response, StatusKind, StatusResponse,
 };
-use crate::tls::handshake_facts;
+use postern_tls::stream::ClientStream;
 
 /// The SASL mechanisms always advertised, in mox's order (§2.1); PLAIN and EXTERNAL are
 /// added per connection.
@@ -72,7 +71,7 @@ pub(super) enum End {
 
 /// A connection's state before and after login.
 pub(super) struct Session {
-    pub(super) stream: Stream,
+    pub(super) stream: ClientStream,
     pub(super) reader: CommandReader,
     pending: Vec<u8>,
     /// The last read filled its buffer: more is probably coming.
@@ -97,7 +96,7 @@ pub async fn serve(tcp: TcpStream, listener: Listener, shared: Shared) {
         return;
     };
     let mut session = Session {
-        stream: Stream::Plain(tcp),
+        stream: ClientStream::Plain(tcp),
         reader: CommandReader::default(),
         pending: Vec::new(),
         streaming: false,
@@ -417,23 +416,17 @@ impl Session {
     /// certificate. Returns the certificate's verdict and its no-preauth flag when the
     /// key is registered. `Err` when the handshake failed (the connection is gone).
     async fn start_tls(&mut self) -> Result<Option<(Verdict, bool)>, ()> {
-        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
-            return Err(());
-        };
-        let accept = self.shared.tls.accept(tcp);
-        let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, accept).await {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(e)) => {
+        let facts = match self
+            .stream
+            .start_tls(&self.shared.tls, TLS_HANDSHAKE_TIMEOUT)
+            .await
+        {
+            Ok(facts) => facts,
+            Err(e) => {
                 tracing::debug!(remote = %self.remote, "tls handshake failed: {e}");
                 return Err(());
             }
-            Err(_) => {
-                tracing::debug!(remote = %self.remote, "tls handshake timed out");
-                return Err(());
-            }
         };
-        let facts = handshake_facts(tls.get_ref().1);
-        self.stream = Stream::Tls(Box::new(tls));
         self.tls = Some(facts.info);
         let Some(key) = facts.client_key else {
             return Ok(None);

@@ -3,9 +3,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use postern_ipc::auth::{AuthRequest, AuthResponse, SaslReply};
-use postern_ipc::client::AuthConnection;
-use postern_ipc::{AuthFailure, Mechanism, Secret};
+use postern_ipc::sasl_relay::{RelayStep, SaslRelay};
+use postern_ipc::{AuthFailure, Mechanism};
 
 use super::AUTHD_TIMEOUT;
 use super::Authenticated;
@@ -143,37 +142,22 @@ impl Session {
         initial: Option<Vec<u8>>,
         mut responses: Responses,
     ) -> Result<Outcome, End> {
-        let Some(mut conn) = self.connect_authd().await else {
-            return Ok(Outcome::Unavailable);
-        };
         let client_key = self.certificate.as_ref().map(|(key, _)| *key);
-        let mut request = AuthRequest::SaslStart {
-            mechanism,
-            initial_response: initial.map(Secret),
-            connection: self.connection_info(client_key),
-        };
         if let Responses::Queue(queue) = &mut responses {
             // The first queued item went out as the initial response.
             queue.remove(0);
         }
+        let (mut relay, mut step) = SaslRelay::start(
+            &self.shared.auth_socket,
+            AUTHD_TIMEOUT,
+            mechanism,
+            initial,
+            self.connection_info(client_key),
+        )
+        .await;
         loop {
-            let reply = match tokio::time::timeout(AUTHD_TIMEOUT, conn.call(request)).await {
-                Ok(Ok(AuthResponse::Sasl(reply))) => reply,
-                Ok(Ok(other)) => {
-                    tracing::warn!("authd answered a SASL request with {other:?}");
-                    return Ok(Outcome::Unavailable);
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!("authd: {e}");
-                    return Ok(Outcome::Unavailable);
-                }
-                Err(_) => {
-                    tracing::warn!("authd did not answer in time");
-                    return Ok(Outcome::Unavailable);
-                }
-            };
-            let challenge = match reply {
-                SaslReply::Success(verdict) => {
+            let challenge = match step {
+                RelayStep::Success(verdict) => {
                     return Ok(match Authenticated::from_verdict(verdict) {
                         Some(user) => Outcome::Success(user),
                         None => {
@@ -182,8 +166,9 @@ impl Session {
                         }
                     });
                 }
-                SaslReply::Failure(failure) => return Ok(Outcome::Failure(failure)),
-                SaslReply::Challenge(challenge) => challenge,
+                RelayStep::Failure(failure) => return Ok(Outcome::Failure(failure)),
+                RelayStep::Unavailable => return Ok(Outcome::Unavailable),
+                RelayStep::Challenge(challenge) => challenge,
             };
             let response = match &mut responses {
                 Responses::Queue(queue) => {
@@ -197,46 +182,24 @@ impl Session {
                         .await?;
                     let line = self.read_line().await?;
                     if line == b"*" {
-                        let _ =
-                            tokio::time::timeout(AUTHD_TIMEOUT, conn.call(AuthRequest::SaslAbort))
-                                .await;
+                        if let Some(relay) = relay.take() {
+                            relay.abort().await;
+                        }
                         return Ok(Outcome::Aborted);
                     }
-                    match BASE64.decode(&line) {
-                        Ok(bytes) => bytes,
-                        Err(_) => {
-                            let _ = tokio::time::timeout(
-                                AUTHD_TIMEOUT,
-                                conn.call(AuthRequest::SaslAbort),
-                            )
-                            .await;
-                            return Ok(Outcome::BadBase64);
+                    let Ok(bytes) = BASE64.decode(&line) else {
+                        if let Some(relay) = relay.take() {
+                            relay.abort().await;
                         }
-                    }
+                        return Ok(Outcome::BadBase64);
+                    };
+                    bytes
                 }
             };
-            request = AuthRequest::SaslStep {
-                response: Secret(response),
+            let Some(exchange) = relay.as_mut() else {
+                return Ok(Outcome::Unavailable);
             };
-        }
-    }
-
-    async fn connect_authd(&self) -> Option<AuthConnection> {
-        match tokio::time::timeout(
-            AUTHD_TIMEOUT,
-            AuthConnection::connect(&self.shared.auth_socket),
-        )
-        .await
-        {
-            Ok(Ok(conn)) => Some(conn),
-            Ok(Err(e)) => {
-                tracing::warn!("cannot reach authd: {e}");
-                None
-            }
-            Err(_) => {
-                tracing::warn!("authd did not answer the greeting in time");
-                None
-            }
+            step = exchange.step(response).await;
         }
     }
 

@@ -26,7 +26,6 @@ mod search;
 mod search_command;
 mod select;
 mod store_command;
-mod stream;
 mod view;
 
 pub use authenticated::Authenticated;

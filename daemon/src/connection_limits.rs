@@ -1,6 +1,7 @@
-//! Limits on IMAP connections, checked when a connection is accepted, before any TLS
-//! work: per remote network, new connections per minute and open connections at once
-//! (mox §7.4), and open connections in total.
+//! Limits on a protocol daemon's connections (IMAP, submission), checked when a
+//! connection is accepted, before any TLS work: per remote network, new connections per
+//! minute and open connections at once (mox §7.4), and open connections in total. Each
+//! daemon tells a refused client why in its own protocol.
 //!
 //! Each remote address is looked at with three prefix lengths (IPv4 /32, /26, /21;
 //! IPv6 /64, /48, /32); every level has its own limit and a connection must be within
@@ -33,16 +34,6 @@ pub const IPV6_PREFIXES: [u8; 3] = [64, 48, 32];
 /// Most networks counted in one rate window. A flood from more networks than this
 /// within one minute is refused until the window ends, so memory stays bounded.
 pub const MAX_NETWORKS_PER_WINDOW: usize = 100_000;
-
-/// `* BYE` for a network over its connection rate (mox's text).
-pub const BYE_RATE: &str =
-    "* BYE connection rate from your ip or network too high, slow down please\r\n";
-/// `* BYE` for a network with too many open connections (mox's text).
-pub const BYE_OPEN_PER_NETWORK: &str =
-    "* BYE too many open connections from your ip or network\r\n";
-/// `* BYE` when the server as a whole holds too many connections.
-pub const BYE_OPEN_TOTAL: &str =
-    "* BYE [UNAVAILABLE] too many open connections, try again later\r\n";
 
 /// The numbers a [`ConnectionLimits`] enforces.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,17 +74,6 @@ pub enum Refusal {
     /// The remote network holds too many open connections.
     #[error("too many open connections from the remote network")]
     OpenPerNetwork,
-}
-
-impl Refusal {
-    /// The untagged `BYE` line (with CRLF) a plain-IMAP client gets.
-    pub fn bye_line(self) -> &'static str {
-        match self {
-            Refusal::OpenTotal => BYE_OPEN_TOTAL,
-            Refusal::Rate => BYE_RATE,
-            Refusal::OpenPerNetwork => BYE_OPEN_PER_NETWORK,
-        }
-    }
 }
 
 /// One network at one prefix level.
@@ -422,14 +402,5 @@ mod tests {
         limits
             .admit(ip("203.0.113.1"), now + Duration::from_secs(60))
             .unwrap();
-    }
-
-    #[test]
-    fn bye_lines_are_imap_lines() {
-        for refusal in [Refusal::OpenTotal, Refusal::Rate, Refusal::OpenPerNetwork] {
-            let line = refusal.bye_line();
-            assert!(line.starts_with("* BYE "), "{line}");
-            assert!(line.ends_with("\r\n"), "{line}");
-        }
     }
 }
