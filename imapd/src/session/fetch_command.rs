@@ -3,7 +3,6 @@
 //! for non-PEEK body fetches in a read-write mailbox, and sending the data items that
 //! [`super::fetch`] evaluates.
 
-
 use super::connection::{End, Session};
 use super::content::read_content;
 use super::fetch::{
@@ -52,6 +51,21 @@ struct BatchResult {
 fn run_batch(job: BatchJob) -> Result<BatchResult, StoreError> {
     let uids: Vec<u32> = job.targets.iter().map(|t| t.0).collect();
     let mut infos = job.account.messages(job.mailbox, &uid_ranges(&uids))?;
+    // Messages the view still shows that another session expunged or moved away: their
+    // files are kept until this session has processed that (its view pin), so they are
+    // still served, as they were. Their flags are not changed.
+    let gone: Vec<u32> = uids
+        .iter()
+        .copied()
+        .filter(|u| infos.binary_search_by_key(u, |i| i.uid).is_err())
+        .collect();
+    let mut retained: Vec<u32> = Vec::new();
+    if !gone.is_empty() {
+        let kept = job.account.retained_messages(job.mailbox, &gone)?;
+        retained = kept.iter().map(|i| i.uid).collect();
+        infos.extend(kept);
+        infos.sort_unstable_by_key(|i| i.uid);
+    }
     let mut out = BatchResult::default();
     // Decide how many messages fit the byte budget before changing any flag.
     let with_content = needs_content(&job.items);
@@ -81,7 +95,7 @@ fn run_batch(job: BatchJob) -> Result<BatchResult, StoreError> {
     if job.mark_seen {
         let unseen: Vec<u32> = infos
             .iter()
-            .filter(|i| !i.flags.contains(Flags::SEEN))
+            .filter(|i| !i.flags.contains(Flags::SEEN) && retained.binary_search(&i.uid).is_err())
             .map(|i| i.uid)
             .collect();
         if !unseen.is_empty() {

@@ -18,7 +18,7 @@ use crate::protocol::reader::Event;
 use crate::protocol::response::{
     CONTINUE_LITERAL, Code, Data, EncodeOptions, FetchData, Response, StatusKind, StatusResponse,
 };
-use crate::store::{Account, MailboxId, StoreError};
+use crate::store::{Account, MailboxId, StoreError, ViewPin};
 
 /// Extensions the client turned on (ENABLE, or implicitly by CONDSTORE commands).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -44,6 +44,9 @@ pub(super) struct Selected {
     pub(super) view: MailboxView,
     /// UIDs saved by `SEARCH RETURN (SAVE)` (what `$` means).
     pub(super) saved: Vec<u32>,
+    /// Keeps the files of messages the view may still show; stands at the account
+    /// modseq up to which the view has taken in every expunge.
+    pub(super) pin: ViewPin,
 }
 
 /// Everything the session knows after login.
@@ -410,7 +413,18 @@ impl Session {
         } else {
             Vec::new()
         };
-        self.send_updates(st.enabled, &updates).await
+        // Every expunge up to `seen_modseq` is now out of the view unless one is held
+        // back; then the files of messages expunged since the pin stay.
+        let erase_due = !sel.view.has_pending_expunges() && sel.pin.advance(st.seen_modseq);
+        self.send_updates(st.enabled, &updates).await?;
+        if erase_due {
+            let account = st.account.clone();
+            if let Err(e) = blocking(move || account.process_pending_erases()).await {
+                tracing::warn!(account = st.account.name(), error = %e,
+                    "erasing expunged message files failed");
+            }
+        }
+        Ok(())
     }
 
     /// Sends view updates as untagged responses, in one write.

@@ -58,6 +58,9 @@ impl Session {
             st.enabled.condstore = true;
         }
         let seen_modseq = *st.changes.borrow_and_update();
+        // Pinned before the view is read: no file of a message in it is erased until
+        // the session has processed its expunge.
+        let pin = st.account.pin_view(seen_modseq);
         let account = st.account.clone();
         let name = mailbox.as_str().to_owned();
         let qresync = params.qresync.clone();
@@ -157,6 +160,7 @@ impl Session {
             read_only,
             view,
             saved: Vec::new(),
+            pin,
         });
         tracing::debug!(account = st.account.name(), mailbox = %status.mailbox.name, read_only, "selected");
         Ok(if read_only {

@@ -93,6 +93,11 @@ impl MailboxView {
         self.uids.get(i).copied()
     }
 
+    /// Whether the view holds expunges the client has not been told of yet.
+    pub(crate) fn has_pending_expunges(&self) -> bool {
+        !self.pending_expunges.is_empty()
+    }
+
     /// Whether the store expunged `uid` and the client has not been told yet.
     #[cfg(test)]
     pub(crate) fn is_pending_expunge(&self, uid: u32) -> bool {

@@ -18,6 +18,7 @@ use super::layout::{
 };
 use super::mailbox::{self, DEFAULT_MAILBOXES};
 use super::message::{Flags, MessageId, keywords_to_db, normalize_keywords};
+use super::pins::PinTable;
 use super::{INDEX_FILE_NAME, Result, StoreError, corrupt, schema};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -33,6 +34,8 @@ pub(crate) struct AccountInner {
     removed: AtomicBool,
     /// The highest modseq, published after every commit that took one.
     changes: tokio::sync::watch::Sender<u64>,
+    /// The sessions' view pins, which hold back erasing expunged message files.
+    pins: Mutex<PinTable>,
 }
 
 /// A handle to one account's mailboxes and messages. Cheap to clone; all clones (and
@@ -154,6 +157,9 @@ impl AccountInner {
         init_account(&mut conn)?;
         repair(&mut conn, &msg_dir)?;
         let (changes, _) = tokio::sync::watch::channel(read_highest_modseq(&conn)?);
+        let mut pins = PinTable::default();
+        // Erases the repair could not finish are retried by the next trigger.
+        pins.set_lowest_pending(lowest_pending_erase(&conn)?);
         Ok(AccountInner {
             name: name.to_string(),
             msg_dir,
@@ -161,6 +167,7 @@ impl AccountInner {
             conn: Mutex::new(conn),
             removed: AtomicBool::new(false),
             changes,
+            pins: Mutex::new(pins),
         })
     }
 
@@ -222,8 +229,16 @@ fn init_account(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-/// Start-up repair: finish pending erases, then move the message-ID sequence past any
-/// file a crash left between link and commit.
+/// The lowest modseq of the pending erases, `None` when there is none.
+fn lowest_pending_erase(conn: &Connection) -> Result<Option<u64>> {
+    let v: Option<i64> =
+        conn.query_row("SELECT min(modseq) FROM pending_erase", [], |r| r.get(0))?;
+    v.map(|m| u64::try_from(m).map_err(|_| corrupt(format!("pending erase modseq {m}"))))
+        .transpose()
+}
+
+/// Start-up repair: finish pending erases (no session exists yet), then move the
+/// message-ID sequence past any file a crash left between link and commit.
 fn repair(conn: &mut Connection, msg_dir: &Path) -> Result<()> {
     let pending: Vec<i64> = {
         let mut stmt = conn.prepare("SELECT message_id FROM pending_erase ORDER BY message_id")?;
@@ -315,10 +330,15 @@ pub(super) fn erase_files(conn: &Connection, msg_dir: &Path, ids: &[i64]) -> Res
     for dir in dirs {
         sync_dir(&dir)?;
     }
-    let mut stmt = conn.prepare_cached("DELETE FROM pending_erase WHERE message_id = ?1")?;
-    for id in done {
-        stmt.execute(params![id])?;
+    // One transaction for all records (each commit is an fsync).
+    let tx = conn.unchecked_transaction()?;
+    {
+        let mut stmt = tx.prepare_cached("DELETE FROM pending_erase WHERE message_id = ?1")?;
+        for id in done {
+            stmt.execute(params![id])?;
+        }
     }
+    tx.commit()?;
     Ok(())
 }
 
@@ -478,32 +498,32 @@ impl Account {
         res
     }
 
-    /// Deletes the files of messages whose rows a committed transaction dropped (they
-    /// are in `pending_erase`). Failures are logged; the next open retries them.
-    pub(super) fn erase_after_commit(&self, ids: &[MessageId]) {
-        if ids.is_empty() {
-            return;
-        }
-        let ids: Vec<i64> = ids
-            .iter()
-            .filter_map(|id| i64::try_from(id.get()).ok())
-            .collect();
-        let res = self.read(|conn| erase_files(conn, &self.inner.msg_dir, &ids));
-        if let Err(e) = res {
-            tracing::warn!(account = %self.inner.name, error = %e, "erasing message files failed");
-        }
+    /// The account's view pins (see [`super::pins`]). Lock order: the connection
+    /// first, then the pins.
+    pub(super) fn pins(&self) -> MutexGuard<'_, PinTable> {
+        self.inner.pins.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Deletes the files of all pending erases now. They are otherwise deleted right
-    /// after the expunge commits, or at the next open.
+    /// Deletes the files of the pending erases that no session's view pin holds back
+    /// (all of them when no session has a mailbox selected). They are otherwise
+    /// deleted after the expunge commits, when the last pin below them moves on, or
+    /// at the next open.
     pub fn process_pending_erases(&self) -> Result<()> {
         self.read(|conn| {
-            let pending: Vec<i64> = {
-                let mut stmt = conn.prepare("SELECT message_id FROM pending_erase")?;
-                stmt.query_map([], |r| r.get(0))?
+            let limit = i64::try_from(self.pins().erase_limit()).unwrap_or(i64::MAX);
+            let due: Vec<i64> = {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT message_id FROM pending_erase WHERE modseq <= ?1 ORDER BY message_id",
+                )?;
+                stmt.query_map(params![limit], |r| r.get(0))?
                     .collect::<rusqlite::Result<_>>()?
             };
-            erase_files(conn, &self.inner.msg_dir, &pending)
+            if !due.is_empty() {
+                erase_files(conn, &self.inner.msg_dir, &due)?;
+            }
+            let lowest = lowest_pending_erase(conn)?;
+            self.pins().set_lowest_pending(lowest);
+            Ok(())
         })
     }
 

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, Transaction, params};
 
 use super::account::{Account, add_disk_usage, next_modseq, optional};
-use super::message::{self, MessageId};
+use super::message;
 use super::{Result, StoreError, corrupt};
 
 /// The name of the inbox, in its fixed case.
@@ -414,7 +414,7 @@ impl Account {
     pub fn rename_mailbox(&self, from: &str, to: &str) -> Result<MailboxInfo> {
         let from = normalize_mailbox_name(from)?;
         let to = normalize_mailbox_name(to)?;
-        let (info, erase) = self.write(|tx| {
+        self.write(|tx| {
             let src = lookup_by_name(tx, &from)?;
             if exists(tx, &to)? {
                 return Err(StoreError::MailboxExists(to.clone()));
@@ -423,7 +423,7 @@ impl Account {
             if from == INBOX {
                 let dst = create_in_tx(tx, &to, None, modseq)?;
                 message::move_all_in_tx(tx, src.id, dst, modseq)?;
-                return Ok((lookup_by_id(tx, dst)?, Vec::new()));
+                return lookup_by_id(tx, dst);
             }
             if to.starts_with(&format!("{from}/")) {
                 return Err(StoreError::NotAllowed(
@@ -452,51 +452,50 @@ impl Account {
                     params![id, new, uidvalidity, modseq_db],
                 )?;
             }
-            Ok((lookup_by_id(tx, src.id)?, Vec::<MessageId>::new()))
-        })?;
-        self.erase_after_commit(&erase);
-        Ok(info)
+            lookup_by_id(tx, src.id)
+        })
     }
 
     /// Deletes a mailbox with its messages (DELETE). Inbox cannot be deleted, nor a
-    /// mailbox with children. The message files are erased after the commit.
-    /// Subscriptions are kept.
+    /// mailbox with children. The message files are erased after the commit once no
+    /// session's view pin holds them back (see [`Account::pin_view`]). Subscriptions
+    /// are kept.
     pub fn delete_mailbox(&self, name: &str) -> Result<()> {
         let name = normalize_mailbox_name(name)?;
         if name == INBOX {
             return Err(StoreError::NotAllowed("Inbox cannot be deleted"));
         }
-        let erase = self.write(|tx| {
+        let (modseq, erased) = self.write(|tx| {
             let mb = lookup_by_name(tx, &name)?;
             if !children(tx, &name)?.is_empty() {
                 return Err(StoreError::HasChildren(name.clone()));
             }
             // Takes a modseq so that watchers hear of it.
-            next_modseq(tx)?;
-            let rows: Vec<(i64, i64)> = tx
-                .prepare("SELECT id, size FROM messages WHERE mailbox_id = ?1")?
-                .query_map(params![mb.id.0], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            tx.execute(
-                "INSERT INTO pending_erase (message_id)
-                 SELECT id FROM messages WHERE mailbox_id = ?1",
+            let modseq = next_modseq(tx)?;
+            let modseq_db = i64::try_from(modseq).map_err(|_| corrupt("modseq"))?;
+            let size: i64 = tx.query_row(
+                "SELECT coalesce(sum(size), 0) FROM messages WHERE mailbox_id = ?1",
                 params![mb.id.0],
+                |r| r.get(0),
+            )?;
+            let erased = tx.execute(
+                &format!(
+                    "{} FROM messages WHERE mailbox_id = ?1",
+                    message::PENDING_ERASE_INSERT
+                ),
+                params![mb.id.0, modseq_db],
             )?;
             tx.execute(
                 "DELETE FROM messages WHERE mailbox_id = ?1",
                 params![mb.id.0],
             )?;
             tx.execute("DELETE FROM mailboxes WHERE id = ?1", params![mb.id.0])?;
-            add_disk_usage(tx, -rows.iter().map(|(_, s)| s).sum::<i64>())?;
-            rows.into_iter()
-                .map(|(id, _)| {
-                    u64::try_from(id)
-                        .map(MessageId::new)
-                        .map_err(|_| corrupt(format!("message id {id}")))
-                })
-                .collect::<Result<Vec<_>>>()
+            add_disk_usage(tx, -size)?;
+            Ok((modseq, erased))
         })?;
-        self.erase_after_commit(&erase);
+        if erased > 0 {
+            self.erase_after_commit(modseq);
+        }
         Ok(())
     }
 

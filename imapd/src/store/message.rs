@@ -170,6 +170,14 @@ pub struct MessageInfo {
 const MESSAGE_COLUMNS: &str =
     "id, uid, modseq, flags, keywords, size, header_size, received, save_date";
 
+/// [`MESSAGE_COLUMNS`] of a live message under the UID of a tombstone `e`.
+const RETAINED_COLUMNS: &str = "m.id, e.uid, m.modseq, m.flags, m.keywords, m.size, \
+     m.header_size, m.received, m.save_date";
+/// [`MESSAGE_COLUMNS`] of a pending erase `p` under the UID of a tombstone `e`.
+const RETAINED_ERASE_COLUMNS: &str = "p.message_id, e.uid, coalesce(p.message_modseq, 0), \
+     coalesce(p.flags, 0), coalesce(p.keywords, ''), p.size, coalesce(p.header_size, 0), \
+     coalesce(p.received, 0), coalesce(p.save_date, 0)";
+
 type RawMessage = (i64, i64, i64, i64, String, i64, i64, i64, i64);
 
 fn raw_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawMessage> {
@@ -207,6 +215,14 @@ fn decode_message(raw: RawMessage) -> Result<MessageInfo> {
         save_date,
     })
 }
+
+/// Records pending erases of the `messages` rows a `FROM messages WHERE …` clause
+/// appended to it selects, with the index entry as it is and the expunge's modseq as
+/// parameter `?2`.
+pub(super) const PENDING_ERASE_INSERT: &str = "INSERT INTO pending_erase
+        (message_id, modseq, message_modseq, flags, keywords, size, header_size, received,
+         save_date)
+     SELECT id, ?2, modseq, flags, keywords, size, header_size, received, save_date";
 
 /// Sorted, merged, non-empty ranges.
 fn merge_ranges(ranges: &[UidRange]) -> Vec<(u32, u32)> {
@@ -341,8 +357,10 @@ fn move_in_tx(
              WHERE id = ?1",
         )?
         .execute(params![id, dst.id.get(), uid_next, modseq, now])?;
-        tx.prepare_cached("INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)")?
-            .execute(params![src.get(), row.uid, modseq])?;
+        tx.prepare_cached(
+            "INSERT INTO expunged (mailbox_id, uid, modseq, message_id) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![src.get(), row.uid, modseq, id])?;
         keywords.extend(row.keywords.iter().cloned());
         pairs.push((row.uid, uid_next));
         uid_next += 1;
@@ -371,6 +389,38 @@ impl Account {
         self.read(|conn| {
             mailbox::lookup_by_id(conn, mailbox)?;
             select_messages(conn, mailbox, uids)
+        })
+    }
+
+    /// The messages a session's view of `mailbox` may still show under `uids` although
+    /// they are gone from it (expunged, or moved away, by another session) and whose
+    /// files are kept for that view (see [`Account::pin_view`]): their index entries as
+    /// they were (expunged) or are (moved), under the UID given, ascending by UID. UIDs
+    /// with no such message are left out.
+    pub fn retained_messages(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<MessageInfo>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {RETAINED_COLUMNS} FROM expunged e JOIN messages m ON m.id = e.message_id
+                 WHERE e.mailbox_id = ?1 AND e.uid = ?2
+                 UNION ALL
+                 SELECT {RETAINED_ERASE_COLUMNS}
+                 FROM expunged e JOIN pending_erase p ON p.message_id = e.message_id
+                 WHERE e.mailbox_id = ?1 AND e.uid = ?2 AND p.size IS NOT NULL
+                 LIMIT 1"
+            ))?;
+            let mut sorted = uids.to_vec();
+            sorted.sort_unstable();
+            sorted.dedup();
+            let mut out = Vec::new();
+            for uid in sorted {
+                let raws = stmt
+                    .query_map(params![mailbox.get(), uid], raw_message)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                for raw in raws {
+                    out.push(decode_message(raw)?);
+                }
+            }
+            Ok(out)
         })
     }
 
@@ -480,7 +530,8 @@ impl Account {
     /// Expunges the messages of `mailbox` that have `\Deleted` (EXPUNGE), limited to
     /// `uids` when given (UID EXPUNGE). Their rows become tombstones with a new
     /// modseq; their files are recorded as pending erases in the same transaction and
-    /// deleted after the commit (or at the next open after a crash).
+    /// deleted once no session's view pin is below that modseq (at once when none is),
+    /// or at the next open after a crash.
     pub fn expunge_deleted(
         &self,
         mailbox: MailboxId,
@@ -488,40 +539,42 @@ impl Account {
     ) -> Result<ExpungeOutcome> {
         let all = [1..=u32::MAX];
         let ranges = uids.unwrap_or(&all);
-        let (out, erase) = self.write(|tx| {
+        let out = self.write(|tx| {
             mailbox::lookup_by_id(tx, mailbox)?;
             let rows: Vec<MessageInfo> = select_messages(tx, mailbox, ranges)?
                 .into_iter()
                 .filter(|m| m.flags.contains(Flags::DELETED))
                 .collect();
             if rows.is_empty() {
-                return Ok((ExpungeOutcome::default(), Vec::new()));
+                return Ok(ExpungeOutcome::default());
             }
             let modseq = next_modseq(tx)?;
             let modseq_db = db_i64(modseq, "modseq")?;
             let mut size = 0i64;
             for row in &rows {
                 let id = db_i64(row.id.get(), "message id")?;
+                tx.prepare_cached(&format!(
+                    "{PENDING_ERASE_INSERT} FROM messages WHERE id = ?1"
+                ))?
+                .execute(params![id, modseq_db])?;
                 tx.prepare_cached("DELETE FROM messages WHERE id = ?1")?
                     .execute(params![id])?;
                 tx.prepare_cached(
-                    "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)",
+                    "INSERT INTO expunged (mailbox_id, uid, modseq, message_id)
+                     VALUES (?1, ?2, ?3, ?4)",
                 )?
-                .execute(params![mailbox.get(), row.uid, modseq_db])?;
-                tx.prepare_cached("INSERT INTO pending_erase (message_id) VALUES (?1)")?
-                    .execute(params![id])?;
+                .execute(params![mailbox.get(), row.uid, modseq_db, id])?;
                 size += db_i64(row.size, "size")?;
             }
             add_disk_usage(tx, -size)?;
-            Ok((
-                ExpungeOutcome {
-                    uids: rows.iter().map(|r| r.uid).collect(),
-                    modseq: Some(modseq),
-                },
-                rows.iter().map(|r| r.id).collect::<Vec<_>>(),
-            ))
+            Ok(ExpungeOutcome {
+                uids: rows.iter().map(|r| r.uid).collect(),
+                modseq: Some(modseq),
+            })
         })?;
-        self.erase_after_commit(&erase);
+        if let Some(modseq) = out.modseq {
+            self.erase_after_commit(modseq);
+        }
         Ok(out)
     }
 

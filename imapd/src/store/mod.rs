@@ -33,6 +33,12 @@
 //! [`Account::watch_changes`] for other sessions. Writes block (fsync); call them
 //! from a blocking context (`spawn_blocking`) in async code.
 //!
+//! Expunged message files are erased only once every session that has a mailbox
+//! selected has processed the expunge: sessions hold a [`ViewPin`]
+//! ([`Account::pin_view`]) and a pending erase waits for the pins below its modseq
+//! (see the `pins` module); meanwhile [`Account::retained_messages`] gives the index
+//! entries of messages a view still shows.
+//!
 //! One [`MailStore`] per root per process: opening it deletes leftover temp files and
 //! finishes interrupted account removals, and the first [`MailStore::account`] call per
 //! account in the process runs the account's start-up repair (pending erases, orphan
@@ -44,6 +50,7 @@ mod account;
 mod layout;
 mod mailbox;
 mod message;
+mod pins;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -62,6 +69,7 @@ pub use message::{
     Changes, CopyOutcome, ExpungeOutcome, FlagChange, FlagOp, Flags, MAX_KEYWORD_LEN, MessageId,
     MessageInfo, StoreOutcome, UidRange, normalize_keyword,
 };
+pub use pins::ViewPin;
 
 use layout::{io_err, sync_dir};
 

@@ -79,7 +79,28 @@ CREATE TABLE subscriptions (
 ) STRICT;
 "#;
 
-const MIGRATIONS: &[M<'static>] = &[M::up(V1)];
+/// Version 2: deferred erases. A pending erase carries the modseq of its expunge (its
+/// file is erased only when no session's view is behind that modseq, see
+/// `store::pins`) and the message's index entry, so that a session still showing the
+/// message can fetch it; a tombstone names the message its UID stood for (expunged or
+/// moved away).
+const V2: &str = r#"
+-- The modseq of the expunge (or mailbox deletion); 0 for rows from version 1.
+ALTER TABLE pending_erase ADD COLUMN modseq INTEGER NOT NULL DEFAULT 0;
+-- The message's index entry as it was; NULL for rows from version 1.
+ALTER TABLE pending_erase ADD COLUMN message_modseq INTEGER;
+ALTER TABLE pending_erase ADD COLUMN flags INTEGER;
+ALTER TABLE pending_erase ADD COLUMN keywords TEXT;
+ALTER TABLE pending_erase ADD COLUMN size INTEGER;
+ALTER TABLE pending_erase ADD COLUMN header_size INTEGER;
+ALTER TABLE pending_erase ADD COLUMN received INTEGER;
+ALTER TABLE pending_erase ADD COLUMN save_date INTEGER;
+CREATE INDEX pending_erase_by_modseq ON pending_erase (modseq);
+-- The message (ID) the UID stood for; NULL for tombstones from version 1.
+ALTER TABLE expunged ADD COLUMN message_id INTEGER;
+"#;
+
+const MIGRATIONS: &[M<'static>] = &[M::up(V1), M::up(V2)];
 
 /// The migrations from an empty database to the current schema.
 pub(super) fn migrations() -> Migrations<'static> {

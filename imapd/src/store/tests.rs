@@ -1096,3 +1096,245 @@ fn kill_9_during_deliveries() {
         last_uid = d.uid;
     }
 }
+
+// View pins: expunged files stay while a session's view may still show them.
+
+fn mark_deleted(acc: &Account, mb: MailboxId, uids: &[UidRange]) {
+    let del = FlagChange {
+        op: FlagOp::Add,
+        flags: Flags::DELETED,
+        keywords: vec![],
+    };
+    acc.store_flags(mb, uids, &del, None).unwrap();
+}
+
+fn pending_erases(acc: &Account) -> Vec<(i64, i64)> {
+    acc.with_conn_for_test(|c| {
+        c.prepare("SELECT message_id, modseq FROM pending_erase ORDER BY message_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap()
+    })
+}
+
+#[test]
+fn pinned_expunge_keeps_the_file_until_the_pin_passes() {
+    let (_dir, store) = setup();
+    let acc = store.account("a").unwrap();
+    let mb = inbox(&acc).id;
+    let d1 = deliver(&acc, "Inbox", &msg(1));
+    let d2 = deliver(&acc, "Inbox", &msg(2));
+    mark_deleted(&acc, mb, &[1..=1]);
+    // A session selects Inbox: its pin stands at the highest modseq.
+    let mut pin = acc.pin_view(acc.highest_modseq().unwrap());
+    assert_eq!(acc.pin_count(), 1);
+    let before = acc.messages(mb, &[1..=1]).unwrap().remove(0);
+
+    let ex = acc.expunge_deleted(mb, None).unwrap();
+    let m = ex.modseq.unwrap();
+    assert_eq!(ex.uids, [1]);
+    assert_eq!(uids(&acc, mb), [2]);
+    assert_eq!(
+        std::fs::read(acc.message_path(d1.id)).unwrap(),
+        msg(1),
+        "kept for the pinned view"
+    );
+    assert_eq!(pending_erases(&acc), [(d1.id.get() as i64, m as i64)]);
+    // Disk usage counts the live messages only.
+    assert_eq!(acc.disk_usage().unwrap(), msg(2).len() as u64);
+    // The view can still get the entry, as it was, under its UID.
+    assert_eq!(acc.retained_messages(mb, &[1, 2, 7]).unwrap(), [before]);
+    // Nothing is erased while the pin is below the expunge, not even on request.
+    acc.process_pending_erases().unwrap();
+    assert!(acc.message_path(d1.id).exists());
+    assert!(!pin.advance(m - 1));
+    assert!(!pin.advance(m - 2), "a lower value is ignored");
+    assert_eq!(pin.modseq(), m - 1);
+    acc.process_pending_erases().unwrap();
+    assert!(acc.message_path(d1.id).exists());
+    // Once the view has taken the expunge in, the file goes.
+    assert!(pin.advance(m));
+    acc.process_pending_erases().unwrap();
+    assert!(!acc.message_path(d1.id).exists());
+    assert!(acc.message_path(d2.id).exists());
+    assert!(pending_erases(&acc).is_empty());
+    assert!(acc.retained_messages(mb, &[1]).unwrap().is_empty());
+    // Nothing is due any more.
+    assert!(!pin.advance(m + 5));
+}
+
+#[test]
+fn erases_wait_for_the_lowest_pin_and_dropping_pins_releases_them() {
+    let (_dir, store) = setup();
+    let acc = store.account("a").unwrap();
+    let mb = inbox(&acc).id;
+    let ds: Vec<_> = (0..3).map(|i| deliver(&acc, "Inbox", &msg(i))).collect();
+    mark_deleted(&acc, mb, &all());
+    let low = acc.pin_view(acc.highest_modseq().unwrap());
+    // Another handle of the same account (another session) shares the pins.
+    let other = store.account("a").unwrap();
+    let mut high = other.pin_view(other.highest_modseq().unwrap());
+    assert_eq!(acc.pin_count(), 2);
+    other.expunge_deleted(mb, Some(&[1..=1])).unwrap();
+    assert!(
+        !high.advance(other.highest_modseq().unwrap()),
+        "low still holds it"
+    );
+    assert!(acc.message_path(ds[0].id).exists());
+    drop(low);
+    // Dropped outside a runtime: the due erase ran at once.
+    assert!(!acc.message_path(ds[0].id).exists());
+    assert!(acc.message_path(ds[1].id).exists());
+    // The remaining pin holds the next expunge; dropping it erases.
+    acc.expunge_deleted(mb, Some(&[2..=2])).unwrap();
+    assert!(acc.message_path(ds[1].id).exists());
+    drop(high);
+    assert_eq!(acc.pin_count(), 0);
+    assert!(!acc.message_path(ds[1].id).exists());
+    // Without pins an expunge erases at once.
+    acc.expunge_deleted(mb, None).unwrap();
+    assert!(!acc.message_path(ds[2].id).exists());
+    assert!(pending_erases(&acc).is_empty());
+    // A pin taken after an expunge does not hold it.
+    let d = deliver(&acc, "Inbox", &msg(9));
+    mark_deleted(&acc, mb, &all());
+    let pin = acc.pin_view(0);
+    acc.expunge_deleted(mb, None).unwrap();
+    assert!(acc.message_path(d.id).exists());
+    let late = acc.pin_view(acc.highest_modseq().unwrap());
+    drop(pin);
+    assert!(
+        !acc.message_path(d.id).exists(),
+        "the later pin is above the expunge"
+    );
+    drop(late);
+}
+
+#[test]
+fn dropping_a_pin_inside_a_runtime_erases_on_a_blocking_thread() {
+    let (_dir, store) = setup();
+    let acc = store.account("a").unwrap();
+    let mb = inbox(&acc).id;
+    let d = deliver(&acc, "Inbox", &msg(1));
+    mark_deleted(&acc, mb, &all());
+    let pin = acc.pin_view(acc.highest_modseq().unwrap());
+    acc.expunge_deleted(mb, None).unwrap();
+    let path = acc.message_path(d.id);
+    assert!(path.exists());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        drop(pin);
+        for _ in 0..200 {
+            if !path.exists() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("file not erased after the pin was dropped");
+    });
+}
+
+#[test]
+fn moved_messages_stay_fetchable_under_their_old_uid() {
+    let (_dir, store) = setup();
+    let acc = store.account("a").unwrap();
+    let mb = inbox(&acc).id;
+    let archive = acc.mailbox("Archive").unwrap().id;
+    let d = deliver(&acc, "Inbox", &msg(1));
+    let mut pin = acc.pin_view(acc.highest_modseq().unwrap());
+    let moved = acc.move_messages(mb, &all(), archive).unwrap();
+    assert_eq!(moved.uids, [(1, 1)]);
+    let kept = acc.retained_messages(mb, &[1]).unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!((kept[0].id, kept[0].uid), (d.id, 1));
+    // Expunged from its new mailbox: the file stays for the view of Inbox, which has
+    // not processed the move yet.
+    mark_deleted(&acc, archive, &all());
+    let ex = acc.expunge_deleted(archive, None).unwrap();
+    assert!(acc.message_path(d.id).exists());
+    let kept = acc.retained_messages(mb, &[1]).unwrap();
+    assert_eq!((kept[0].id, kept[0].uid), (d.id, 1));
+    assert!(kept[0].flags.contains(Flags::DELETED));
+    assert!(pin.advance(ex.modseq.unwrap()));
+    acc.process_pending_erases().unwrap();
+    assert!(!acc.message_path(d.id).exists());
+    assert!(acc.retained_messages(mb, &[1]).unwrap().is_empty());
+}
+
+#[test]
+fn deleted_mailbox_files_wait_for_pins() {
+    let (_dir, store) = setup();
+    let acc = store.account("a").unwrap();
+    acc.create_mailbox("Old", None).unwrap();
+    let d = deliver(&acc, "Old", &msg(1));
+    let pin = acc.pin_view(acc.highest_modseq().unwrap());
+    acc.delete_mailbox("Old").unwrap();
+    assert!(acc.message_path(d.id).exists());
+    assert_eq!(pending_erases(&acc).len(), 1);
+    assert_eq!(acc.disk_usage().unwrap(), 0);
+    drop(pin);
+    assert!(!acc.message_path(d.id).exists());
+    assert!(pending_erases(&acc).is_empty());
+}
+
+#[test]
+fn pending_erases_survive_a_crash_and_are_done_at_open() {
+    let (dir, store) = setup();
+    let acc = store.account("a").unwrap();
+    let mb = inbox(&acc).id;
+    let d = deliver(&acc, "Inbox", &msg(1));
+    mark_deleted(&acc, mb, &all());
+    let pin = acc.pin_view(acc.highest_modseq().unwrap());
+    let m = acc.expunge_deleted(mb, None).unwrap().modseq.unwrap();
+    let path = acc.message_path(d.id);
+    assert_eq!(pending_erases(&acc), [(d.id.get() as i64, m as i64)]);
+    // The process dies with the session's pin held: nothing runs its Drop, and the
+    // account's connection stays open as a crashed process's would be gone.
+    std::mem::forget(pin);
+    assert!(path.exists());
+
+    let store = MailStore::open(&root(&dir)).unwrap();
+    let acc = store.account("a").unwrap();
+    assert!(!path.exists(), "the start-up repair erased it");
+    assert!(pending_erases(&acc).is_empty());
+    assert_eq!(acc.pin_count(), 0);
+    assert!(acc.retained_messages(mb, &[1]).unwrap().is_empty());
+}
+
+#[test]
+fn version_1_pending_erases_migrate_and_are_done_at_open() {
+    let (dir, store) = setup();
+    drop(store);
+    // An index made by version 1 of the schema, with a pending erase and its file.
+    let account_dir = root(&dir).join("accounts/old");
+    std::fs::create_dir_all(account_dir.join("msg/a")).unwrap();
+    {
+        let mut conn = rusqlite::Connection::open(account_dir.join(INDEX_FILE_NAME)).unwrap();
+        schema::migrations().to_version(&mut conn, 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO meta VALUES (1, 10, 5, 3, 0);
+             INSERT INTO pending_erase (message_id) VALUES (7);",
+        )
+        .unwrap();
+    }
+    let file = account_dir.join("msg/a/7");
+    std::fs::write(&file, b"expunged").unwrap();
+    let store = MailStore::open(&root(&dir)).unwrap();
+    let acc = store.account("old").unwrap();
+    assert!(!file.exists());
+    assert!(pending_erases(&acc).is_empty());
+    let tombstone_has_message_id: bool = acc.with_conn_for_test(|c| {
+        c.query_row(
+            "SELECT count(*) FROM pragma_table_info('expunged') WHERE name = 'message_id'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    });
+    assert!(tombstone_has_message_id);
+}
