@@ -25,8 +25,11 @@ CARGO_DEB_VERSION=3.8.0
 # switch users (mox's unit, with the same model, scores 3.2).
 MAX_DAEMON_EXPOSURE=1.0
 MAX_SUPERVISOR_EXPOSURE=3.0
+# submitd delivers outbound mail itself, so it keeps the host's network (no
+# PrivateNetwork=, no IP allow list, AF_INET/AF_INET6): 1.2 by the same measure.
+MAX_NETWORK_DAEMON_EXPOSURE=1.2
 USERS="postern-authd postern-imapd postern-submitd postern-webd"
-UNITS="postern-authd.service postern-authd.socket postern-authd-admin.socket postern-imapd.service postern-imapd.socket postern-imapd-tls.socket postern-imapd-store.socket postern.service"
+UNITS="postern-authd.service postern-authd.socket postern-authd-admin.socket postern-imapd.service postern-imapd.socket postern-imapd-tls.socket postern-imapd-store.socket postern-submitd.service postern-submitd.socket postern-submitd-tls.socket postern.service"
 
 if [ "$(id -u)" != 0 ]; then
     echo "test-package.sh: SKIPPED: needs root (it installs, removes and purges the postern package)"
@@ -119,6 +122,10 @@ expected_files="
 usr/bin/postern
 usr/lib/postern/postern-authd
 usr/lib/postern/postern-imapd
+usr/lib/postern/postern-submitd
+usr/lib/systemd/system/postern-submitd.service
+usr/lib/systemd/system/postern-submitd.socket
+usr/lib/systemd/system/postern-submitd-tls.socket
 usr/lib/systemd/system/postern-imapd.service
 usr/lib/systemd/system/postern-imapd.socket
 usr/lib/systemd/system/postern-imapd-tls.socket
@@ -136,7 +143,7 @@ for file in $expected_files; do
     check "package has /$file" test -f "$work/root/$file"
 done
 check "binaries are executable (755 root)" \
-    test "$(dpkg-deb -c "$deb" | awk '$6 ~ /bin\/postern$|postern-authd$|postern-imapd$/ {print $1, $2}' | sort -u)" = "-rwxr-xr-x 0/0"
+    test "$(dpkg-deb -c "$deb" | awk '$6 ~ /bin\/postern$|postern-authd$|postern-imapd$|postern-submitd$/ {print $1, $2}' | sort -u)" = "-rwxr-xr-x 0/0"
 check "/etc/postern/postern.toml is a conffile" grep -qx /etc/postern/postern.toml "$work/control/conffiles"
 for script in postinst prerm postrm; do
     check "maintainer script $script is there and parses" sh -n "$work/control/$script"
@@ -168,7 +175,11 @@ for unit in $UNITS; do
         bad "no exposure score for $unit"
         continue
     fi
-    if [ "$unit" = postern.service ]; then limit=$MAX_SUPERVISOR_EXPOSURE; else limit=$MAX_DAEMON_EXPOSURE; fi
+    case "$unit" in
+        postern.service) limit=$MAX_SUPERVISOR_EXPOSURE ;;
+        postern-submitd.service) limit=$MAX_NETWORK_DAEMON_EXPOSURE ;;
+        *) limit=$MAX_DAEMON_EXPOSURE ;;
+    esac
     echo "  $unit: exposure $score (limit $limit)"
     exposure_summary="$exposure_summary $unit=$score"
     if awk -v s="$score" -v l="$limit" 'BEGIN { exit !(s <= l) }'; then
@@ -204,7 +215,7 @@ while read -r file; do
     check "installed $file" test -f "$file"
 done <"$work/files"
 check "/usr/bin/postern is 755 root:root" test "$(mode_owner /usr/bin/postern)" = "755 root:root"
-for daemon in postern-authd postern-imapd; do
+for daemon in postern-authd postern-imapd postern-submitd; do
     check "/usr/lib/postern/$daemon is 755 root:root" \
         test "$(mode_owner /usr/lib/postern/$daemon)" = "755 root:root"
 done
@@ -220,6 +231,9 @@ check "postern-imapd.service enabled" test -L "$wants/multi-user.target.wants/po
 check "postern-imapd.socket enabled" test -L "$wants/sockets.target.wants/postern-imapd.socket"
 check "postern-imapd-tls.socket enabled" test -L "$wants/sockets.target.wants/postern-imapd-tls.socket"
 check "postern-imapd-store.socket enabled" test -L "$wants/sockets.target.wants/postern-imapd-store.socket"
+check "postern-submitd.service enabled" test -L "$wants/multi-user.target.wants/postern-submitd.service"
+check "postern-submitd.socket enabled" test -L "$wants/sockets.target.wants/postern-submitd.socket"
+check "postern-submitd-tls.socket enabled" test -L "$wants/sockets.target.wants/postern-submitd-tls.socket"
 check "postern.service (the supervisor) not enabled" test ! -e "$wants/multi-user.target.wants/postern.service"
 if [ -d /run/systemd/system ]; then
     echo "  (systemd is running here: postinst may have started the units)"
@@ -234,6 +248,7 @@ check "postern --version runs" sh -c 'postern --version'
 check "postern-authd --help runs" sh -c '/usr/lib/postern/postern-authd --help >/dev/null'
 check "postern-authd --version runs" sh -c '/usr/lib/postern/postern-authd --version'
 check "postern-imapd --version runs" sh -c '/usr/lib/postern/postern-imapd --version'
+check "postern-submitd --version runs" sh -c '/usr/lib/postern/postern-submitd --version'
 for unit in $UNITS; do
     check "systemd-analyze verify /usr/lib/systemd/system/$unit (installed)" \
         systemd-analyze verify "/usr/lib/systemd/system/$unit"
@@ -282,6 +297,11 @@ print(s.recv(200).decode().split(" [")[0])' "$@" 2>&1
 }
 check "postern serve: IMAP on 143 greets" test "$(greeting 143 plain)" = "* OK"
 check "postern serve: IMAPS on 993 greets over TLS" test "$(greeting 993 tls)" = "* OK"
+check "postern serve: submitd runs as postern-submitd" sh -c 'pgrep -u postern-submitd -x postern-submitd >/dev/null'
+check "postern serve: /var/lib/postern/submitd is 700 postern-submitd" \
+    test "$(mode_owner /var/lib/postern/submitd)" = "700 postern-submitd:postern-submitd"
+check "postern serve: submission on 587 greets" test "$(greeting 587 plain | cut -c1-3)" = "220"
+check "postern serve: submissions on 465 greets over TLS" test "$(greeting 465 tls | cut -c1-3)" = "220"
 check "postern serve: imapd cannot read the TLS key" \
     sh -c '! setpriv --reuid=postern-imapd --regid=postern-imapd --clear-groups cat /etc/postern/tls/key.pem >/dev/null 2>&1'
 kill -TERM "$serve_pid"
@@ -289,6 +309,7 @@ if wait "$serve_pid"; then ok "postern serve exits 0 on SIGTERM"; else bad "post
 activation_pid=""
 check "postern serve: no authd left" sh -c '! pgrep -u postern-authd >/dev/null'
 check "postern serve: no imapd left" sh -c '! pgrep -u postern-imapd >/dev/null'
+check "postern serve: no submitd left" sh -c '! pgrep -u postern-submitd >/dev/null'
 
 echo "== postern-authd under systemd-socket-activate, as postern-authd, like its unit"
 # authd's config points its runtime_dir somewhere it must not touch: it is to use the

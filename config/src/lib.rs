@@ -407,6 +407,7 @@ impl Config {
         if self.authd.argon2_memory_kib < 8 || self.authd.argon2_iterations < 1 {
             return Err("argon2 parameters too small".into());
         }
+        self.submitd.delivery.check()?;
         Ok(())
     }
 

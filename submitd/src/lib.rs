@@ -3,3 +3,9 @@
 //! outbound queue with its transports, routes and DKIM signing.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
+
+pub mod dkim;
+pub mod queue;
+pub mod session;
+pub mod smtp;
+pub mod transport;

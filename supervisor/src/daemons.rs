@@ -33,9 +33,15 @@ pub const IMAPD: Daemon = Daemon {
     binary: "postern-imapd",
 };
 
+/// submitd, SMTP submission and the outbound queue.
+pub const SUBMITD: Daemon = Daemon {
+    name: "submitd",
+    binary: "postern-submitd",
+};
+
 /// The daemons that exist so far, in start order. A new one is added here, with its
 /// listeners in [`LISTENERS`] and its plan in `postern serve` and `postern localserve`.
-pub const DAEMONS: &[Daemon] = &[AUTHD, IMAPD];
+pub const DAEMONS: &[Daemon] = &[AUTHD, IMAPD, SUBMITD];
 
 /// A TCP service and the daemon that serves it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

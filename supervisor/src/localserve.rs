@@ -25,7 +25,7 @@ use tokio::sync::{Mutex, watch};
 
 use crate::admin::Admin;
 use crate::control;
-use crate::daemons::{self, AUTHD, IMAPD, LISTENERS};
+use crate::daemons::{self, AUTHD, IMAPD, LISTENERS, SUBMITD};
 use crate::sockets::{MAX_SOCKET_PATH, READY_TIMEOUT, ReadySocket, bind_seqpacket, bind_unix};
 use crate::supervision::{
     DaemonPlan, Received, RestartPolicy, Signals, Startup, Supervision, base_env, wait_started,
@@ -114,8 +114,18 @@ pub fn initial_config(layout: &Layout, uid: u32) -> Config {
     config.imapd.imaps_listen = vec![local_port(IMAPS_PORT)];
     config.imapd.tls_certificate = layout.certificate.clone();
     config.imapd.tls_key = layout.private_key.clone();
+    config.submitd.user = UserRef::Uid(uid);
+    config.submitd.submission_listen = vec![local_port(SUBMISSION_PORT)];
+    config.submitd.submissions_listen = vec![local_port(SUBMISSIONS_PORT)];
+    config.submitd.tls_certificate = layout.certificate.clone();
+    config.submitd.tls_key = layout.private_key.clone();
     config
 }
+
+/// The standard submission port (STARTTLS).
+const SUBMISSION_PORT: u16 = 587;
+/// The standard submissions port (implicit TLS).
+const SUBMISSIONS_PORT: u16 = 465;
 
 /// The standard IMAP port.
 const IMAP_PORT: u16 = 143;
@@ -159,6 +169,7 @@ pub fn prepare(layout: &Layout, uid: u32, now_unix: i64) -> anyhow::Result<Confi
         config.store_socket(),
         ReadySocket::path_in(&config.runtime_dir, AUTHD.name),
         ReadySocket::path_in(&config.runtime_dir, IMAPD.name),
+        ReadySocket::path_in(&config.runtime_dir, SUBMITD.name),
     ] {
         let len = socket.as_os_str().len();
         if len > MAX_SOCKET_PATH {
@@ -313,11 +324,28 @@ pub fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let submitd = tls_daemon::prepare(
+        &layout.config,
+        &config,
+        &config.runtime_dir,
+        TlsDaemonSpec {
+            daemon: SUBMITD,
+            identity: None,
+            listeners: vec![
+                ("submission", config.submitd.submission_listen.clone()),
+                ("submissions", config.submitd.submissions_listen.clone()),
+            ],
+            sockets: Vec::new(),
+            certificate: config.submitd.tls_certificate.clone(),
+            key: config.submitd.tls_key.clone(),
+        },
+    )?;
     let (imapd, imapd_ready, _reloader) = imapd;
+    let (submitd, submitd_ready, _reloader) = submitd;
     let daemons = Daemons {
         authd,
         ready,
-        others: vec![(imapd, imapd_ready)],
+        others: vec![(imapd, imapd_ready), (submitd, submitd_ready)],
     };
     runtime.block_on(supervise(&layout, &config, uid, daemons, control))
 }

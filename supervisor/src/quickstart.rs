@@ -351,6 +351,8 @@ pub fn run(config_path: &Path, args: &QuickstartArgs) -> anyhow::Result<()> {
         let tls_dir = config_path.parent().unwrap_or(Path::new("/")).join("tls");
         config.imapd.tls_certificate = tls_dir.join("cert.pem");
         config.imapd.tls_key = tls_dir.join("key.pem");
+        config.submitd.tls_certificate = config.imapd.tls_certificate.clone();
+        config.submitd.tls_key = config.imapd.tls_key.clone();
         write_new_config(&config_path, &config)?;
         tracing::info!(config = %config_path.display(), "wrote the config");
         ConfigAction::Written
@@ -537,7 +539,7 @@ fn certificate_note(config: &Config) -> String {
          \x20 certbot certonly --standalone -d {host}\n\
          \x20 install -m 644 /etc/letsencrypt/live/{host}/fullchain.pem {cert}\n\
          \x20 install -m 600 /etc/letsencrypt/live/{host}/privkey.pem {key}\n\
-         then `systemctl restart postern-imapd` (or `systemctl reload postern`, which sends\n\
+         then `systemctl restart postern-imapd postern-submitd` (or `systemctl reload postern`, which sends\n\
          SIGHUP to `postern serve`).\n",
         host = config.hostname,
         cert = config.imapd.tls_certificate.display(),
@@ -674,7 +676,8 @@ fn summary(
         text.push_str(&format!(
             "Start postern, either with systemd (the Debian package's units):\n\
              \x20 systemctl enable --now postern-authd.socket postern-authd-admin.socket postern-authd.service\n\
-             \x20 systemctl enable --now postern-imapd.socket postern-imapd-tls.socket postern-imapd.service\n\
+             \x20 systemctl enable --now postern-imapd.socket postern-imapd-tls.socket postern-imapd-store.socket postern-imapd.service\n\
+             \x20 systemctl enable --now postern-submitd.socket postern-submitd-tls.socket postern-submitd.service\n\
              or with its own supervisor:\n\
              \x20 postern serve --config {config_shown}\n"
         ));

@@ -15,7 +15,7 @@ use postern_ipc::store::STORE_SOCKET_FD_NAME;
 use tokio::sync::Mutex;
 
 use crate::control;
-use crate::daemons::{self, AUTHD, IMAPD};
+use crate::daemons::{self, AUTHD, IMAPD, SUBMITD};
 use crate::launch::Identity;
 use crate::sockets::{ReadySocket, bind_seqpacket, bind_unix};
 use crate::supervision::{
@@ -219,6 +219,31 @@ pub fn prepare_imapd(
     )
 }
 
+/// submitd's plan: its user, its queue directory, the submission and submissions
+/// listeners.
+pub fn prepare_submitd(
+    config_path: &Path,
+    config: &Config,
+) -> anyhow::Result<(DaemonPlan, ReadySocket, TlsReloader)> {
+    prepare_protocol_daemon(
+        config_path,
+        config,
+        &config.submitd.user,
+        config.submitd_dir(),
+        TlsDaemonSpec {
+            daemon: SUBMITD,
+            identity: None,
+            listeners: vec![
+                ("submission", config.submitd.submission_listen.clone()),
+                ("submissions", config.submitd.submissions_listen.clone()),
+            ],
+            sockets: Vec::new(),
+            certificate: config.submitd.tls_certificate.clone(),
+            key: config.submitd.tls_key.clone(),
+        },
+    )
+}
+
 /// The daemons started once authd is ready, with their notify sockets and reloaders.
 struct ProtocolDaemons {
     plans: Vec<(DaemonPlan, ReadySocket)>,
@@ -237,9 +262,10 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let config = Config::load(&config_path)?;
     let (authd, ready) = prepare_authd(&config_path, &config)?;
     let (imapd, imapd_ready, imapd_reloader) = prepare_imapd(&config_path, &config)?;
+    let (submitd, submitd_ready, submitd_reloader) = prepare_submitd(&config_path, &config)?;
     let others = ProtocolDaemons {
-        plans: vec![(imapd, imapd_ready)],
-        reloaders: vec![imapd_reloader],
+        plans: vec![(imapd, imapd_ready), (submitd, submitd_ready)],
+        reloaders: vec![imapd_reloader, submitd_reloader],
     };
     let control = bind_unix(&config.control_socket(), 0o600)?;
     let policy = RestartPolicy::from_config(&config);

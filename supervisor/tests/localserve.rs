@@ -396,7 +396,8 @@ fn localserve_end_to_end() {
         let environ = String::from_utf8_lossy(&environ);
         assert!(
             environ.contains("LISTEN_FDNAMES=auth:admin\0")
-                || environ.contains("LISTEN_FDNAMES=imap:imaps:store:control\0"),
+                || environ.contains("LISTEN_FDNAMES=imap:imaps:store:control\0")
+                || environ.contains("LISTEN_FDNAMES=submission:submissions:control\0"),
             "{environ:?}"
         );
     }
@@ -431,6 +432,40 @@ fn localserve_end_to_end() {
         "OK\nOK\n",
         "{}",
         String::from_utf8_lossy(&imap_login.stderr)
+    );
+
+    // Mail submitted on 1587 (STARTTLS) and 1465 lands in the account's Inbox, whatever
+    // the recipient: localserve lets nothing leave the machine.
+    let submit_and_read = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import imaplib, smtplib, ssl, time\n\
+             ctx = ssl._create_unverified_context()\n\
+             s = smtplib.SMTP('127.0.0.1', 1587)\n\
+             s.starttls(context=ctx)\n\
+             s.login('postern@localhost', 'postern-local')\n\
+             s.sendmail('postern@localhost', ['someone@example.com'], b'From: postern@localhost\\r\\nSubject: first\\r\\n\\r\\nhello\\r\\n')\n\
+             s.quit()\n\
+             s = smtplib.SMTP_SSL('127.0.0.1', 1465, context=ctx)\n\
+             s.login('postern@localhost', 'postern-local')\n\
+             s.sendmail('postern@localhost', ['postern@localhost'], b'From: postern@localhost\\r\\nSubject: second\\r\\n\\r\\nhello\\r\\n')\n\
+             s.quit()\n\
+             c = imaplib.IMAP4_SSL('127.0.0.1', 1993, ssl_context=ctx)\n\
+             c.login('postern@localhost', 'postern-local')\n\
+             for _ in range(100):\n\
+             \x20   c.select('INBOX')\n\
+             \x20   found = c.search(None, 'SUBJECT', 'first')[1][0].split() and c.search(None, 'SUBJECT', 'second')[1][0].split()\n\
+             \x20   if found: break\n\
+             \x20   time.sleep(0.1)\n\
+             print('delivered' if found else 'missing')\n",
+        ])
+        .output()
+        .expect("python3");
+    assert_eq!(
+        String::from_utf8_lossy(&submit_and_read.stdout),
+        "delivered\n",
+        "{}",
+        String::from_utf8_lossy(&submit_and_read.stderr)
     );
 
     // Accounts and addresses.

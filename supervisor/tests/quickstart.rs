@@ -395,9 +395,11 @@ async fn sets_up_a_server_whose_password_logs_in() {
             "user = \"postern-imapd\"",
             &format!("user = {IMAPD_UID}"),
         );
+        edit(&config, "user = \"postern-submitd\"", "user = 64142");
     }
-    edit(&config, "[::]:143", "127.0.0.1:0");
-    edit(&config, "[::]:993", "127.0.0.1:0");
+    for port in ["[::]:143", "[::]:993", "[::]:587", "[::]:465"] {
+        edit(&config, port, "127.0.0.1:0");
+    }
     let serve = Serve::start(&config, tmp.path().join("serve.log"));
     let auth_socket = run_dir.join("auth.sock");
     match plain_login(&auth_socket, "mjl@example.org", &password).await {

@@ -17,6 +17,7 @@ use postern_ipc::{ConnectionInfo, Mechanism, Protocol, Secret};
 
 const AUTHD_UID: u32 = 64_130;
 const IMAPD_UID: u32 = 64_131;
+const SUBMITD_UID: u32 = 64_132;
 
 fn postern() -> Command {
     Command::new(env!("CARGO_BIN_EXE_postern"))
@@ -31,6 +32,7 @@ struct Serve {
     dir: tempfile::TempDir,
     imap_port: u16,
     imaps_port: u16,
+    submission_port: u16,
 }
 
 impl Serve {
@@ -160,7 +162,7 @@ fn write_certificate(dir: &Path) {
 }
 
 /// Writes a config for `dir` with authd and imapd as test uids.
-fn write_config(dir: &Path, imap_port: u16, imaps_port: u16) {
+fn write_config(dir: &Path, imap_port: u16, imaps_port: u16, submission_port: u16) {
     write_certificate(dir);
     std::fs::write(
         dir.join("postern.toml"),
@@ -172,7 +174,7 @@ runtime_dir = "run"
 [authd]
 user = {AUTHD_UID}
 imap_callers = [{IMAPD_UID}, 0]
-submission_callers = [64132]
+submission_callers = [{SUBMITD_UID}]
 web_callers = [64133]
 admin_users = [0]
 mail_store = false
@@ -183,13 +185,21 @@ argon2_iterations = 1
 user = {IMAPD_UID}
 imap_listen = ["127.0.0.1:{imap_port}"]
 imaps_listen = ["127.0.0.1:{imaps_port}"]
-store_callers = [0]
+store_callers = [0, {SUBMITD_UID}]
+tls_certificate = "{cert}"
+tls_key = "{key}"
+
+[submitd]
+user = {SUBMITD_UID}
+submission_listen = ["127.0.0.1:{submission_port}"]
+submissions_listen = ["127.0.0.1:{submissions_port}"]
 tls_certificate = "{cert}"
 tls_key = "{key}"
 
 [supervisor]
 grace_seconds = 5
 "#,
+            submissions_port = free_port(),
             cert = dir.join("tls/cert.pem").display(),
             key = dir.join("tls/key.pem").display(),
         ),
@@ -201,8 +211,8 @@ fn start() -> Serve {
     let dir = tempfile::tempdir().unwrap();
     // The daemons must be able to reach their directories below it.
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let (imap_port, imaps_port) = (free_port(), free_port());
-    write_config(dir.path(), imap_port, imaps_port);
+    let (imap_port, imaps_port, submission_port) = (free_port(), free_port(), free_port());
+    write_config(dir.path(), imap_port, imaps_port, submission_port);
     let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
     let child = postern()
         .arg("--config")
@@ -218,6 +228,7 @@ fn start() -> Serve {
         dir,
         imap_port,
         imaps_port,
+        submission_port,
     }
 }
 
@@ -349,18 +360,22 @@ async fn daemons_run_unprivileged_restart_reload_and_stop() {
     let serve = start();
     let authd = serve.authd_pid(None, Duration::from_secs(20));
     let imapd = serve.imapd_pid(None, Duration::from_secs(20));
+    let submitd = serve.daemon_pid("submitd", None, Duration::from_secs(20), || {
+        greeting(serve.submission_port, Duration::from_secs(2)).is_some()
+    });
     let log = serve.log();
 
     // Invariant 1: each daemon's identity and capabilities; only the supervisor is root.
     assert_unprivileged(authd, AUTHD_UID, "authd");
     assert_unprivileged(imapd, IMAPD_UID, "imapd");
+    assert_unprivileged(submitd, SUBMITD_UID, "submitd");
     let supervisor = serve.child.id();
     assert_eq!(
         proc_field(supervisor, "Uid").split_whitespace().next(),
         Some("0")
     );
     let children = children_of(supervisor);
-    assert_eq!(children.len(), 2, "{children:?}");
+    assert_eq!(children.len(), 3, "{children:?}");
     for child in children {
         assert_ne!(
             proc_field(child, "Uid").split_whitespace().next(),
@@ -372,7 +387,11 @@ async fn daemons_run_unprivileged_restart_reload_and_stop() {
     // Invariant 2: each daemon's data is its own; the TLS key is root's (and imapd's
     // private copy is imapd's).
     let data = serve.dir.path().join("data");
-    for (dir, uid) in [("authd", AUTHD_UID), ("imapd", IMAPD_UID)] {
+    for (dir, uid) in [
+        ("authd", AUTHD_UID),
+        ("imapd", IMAPD_UID),
+        ("submitd", SUBMITD_UID),
+    ] {
         let meta = std::fs::metadata(data.join(dir)).unwrap();
         assert_eq!(
             (meta.uid(), meta.mode() & 0o7777),
@@ -385,12 +404,19 @@ async fn daemons_run_unprivileged_restart_reload_and_stop() {
         denied_as(IMAPD_UID, "/bin/cat", &db),
         "imapd's uid read the credentials"
     );
-    assert!(
-        denied_as(AUTHD_UID, "/bin/ls", &data.join("imapd")),
-        "authd's uid read the mail store"
-    );
+    for (uid, dir) in [
+        (AUTHD_UID, "imapd"),
+        (SUBMITD_UID, "imapd"),
+        (IMAPD_UID, "submitd"),
+        (SUBMITD_UID, "authd"),
+    ] {
+        assert!(
+            denied_as(uid, "/bin/ls", &data.join(dir)),
+            "uid {uid} listed {dir}'s data"
+        );
+    }
     let key = serve.dir.path().join("tls/key.pem");
-    for uid in [AUTHD_UID, IMAPD_UID] {
+    for uid in [AUTHD_UID, IMAPD_UID, SUBMITD_UID] {
         assert!(
             denied_as(uid, "/bin/cat", &key),
             "uid {uid} read the TLS key"
@@ -462,6 +488,17 @@ async fn daemons_run_unprivileged_restart_reload_and_stop() {
         "",
     );
     assert_eq!(fetched.as_bytes(), message);
+
+    // Submission through submitd (its own uid), local delivery through imapd's store
+    // socket: the message is in the Inbox.
+    let submitted = serve.imap_script(
+        &format!(
+            "import smtplib, time\ns = smtplib.SMTP('127.0.0.1', {})\ns.starttls(context=CTX)\ns.login(USER, PASSWORD)\ns.sendmail(USER, [USER], b'From: mjl@example.org\\r\\nSubject: submitted\\r\\n\\r\\nhi\\r\\n')\ns.quit()\nc = imaplib.IMAP4_SSL('127.0.0.1', PORT, ssl_context=CTX)\nc.login(USER, PASSWORD)\nfor _ in range(100):\n    c.select('INBOX')\n    found = c.search(None, 'SUBJECT', 'submitted')[1][0]\n    if found: break\n    time.sleep(0.1)\nprint(found.decode())\n",
+            serve.submission_port
+        ),
+        "",
+    );
+    assert_eq!(submitted, "2\n", "{}", serve.log());
 
     // Invariant 6: kill -9 of authd; it is back within 2 s with its data. Logins in the
     // meantime wait or get a temporary failure, never a wrong verdict or a hang.
@@ -586,6 +623,10 @@ async fn daemons_run_unprivileged_restart_reload_and_stop() {
     assert!(status.success(), "{status}: {}", serve.log());
     assert!(processes_of_uid(AUTHD_UID).is_empty(), "authd left behind");
     assert!(processes_of_uid(IMAPD_UID).is_empty(), "imapd left behind");
+    assert!(
+        processes_of_uid(SUBMITD_UID).is_empty(),
+        "submitd left behind"
+    );
 }
 
 #[tokio::test]
@@ -625,7 +666,7 @@ async fn fixes_modes_and_refuses_root_daemons() {
     )
     .unwrap();
     let config = dir.path().join("postern.toml");
-    write_config(dir.path(), free_port(), free_port());
+    write_config(dir.path(), free_port(), free_port(), free_port());
     let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
     let mut child = postern()
         .arg("--config")

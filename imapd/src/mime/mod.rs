@@ -8,9 +8,9 @@
 
 mod section;
 mod structure;
-pub(crate) mod text;
 #[cfg(test)]
 mod tests;
+pub(crate) mod text;
 
 pub use section::{BinaryError, SectionError, apply_partial, binary, section};
 pub use structure::{MAX_DEPTH, MAX_PARTS, ParsedMessage};

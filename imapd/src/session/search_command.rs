@@ -3,7 +3,6 @@
 //! answers with `* SEARCH` (IMAP4rev1) or `* ESEARCH` (RETURN options, IMAP4rev2),
 //! saving the result for `$` with RETURN (SAVE).
 
-
 use super::connection::{End, Session};
 use super::content::read_content;
 use super::mail_access::blocking;
