@@ -59,6 +59,7 @@ struct Localserve {
     child: Child,
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Localserve {
@@ -72,12 +73,13 @@ impl Localserve {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start postern localserve");
-        let stdout = collect(child.stdout.take().expect("stdout"));
-        let stderr = collect(child.stderr.take().expect("stderr"));
+        let (stdout, stdout_reader) = collect(child.stdout.take().expect("stdout"));
+        let (stderr, stderr_reader) = collect(child.stderr.take().expect("stderr"));
         Localserve {
             child,
             stdout,
             stderr,
+            readers: vec![stdout_reader, stderr_reader],
         }
     }
 
@@ -126,13 +128,19 @@ impl Localserve {
         kill(self.pid(), signal).expect("signal localserve");
     }
 
+    /// Waits for localserve to exit, and (up to 5 s) for what it wrote to be read.
     fn wait(&mut self, limit: Duration) -> ExitStatus {
-        wait_timeout(&mut self.child, limit).unwrap_or_else(|| {
+        let status = wait_timeout(&mut self.child, limit).unwrap_or_else(|| {
             panic!(
                 "localserve did not exit within {limit:?}:\n{}",
                 self.stderr()
             )
-        })
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.readers.iter().any(|r| !r.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        status
     }
 }
 
@@ -147,10 +155,13 @@ impl Drop for Localserve {
     }
 }
 
-fn collect(mut pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+/// Reads `pipe` to its end on a thread, into the returned text.
+fn collect(
+    mut pipe: impl Read + Send + 'static,
+) -> (Arc<Mutex<String>>, std::thread::JoinHandle<()>) {
     let text = Arc::new(Mutex::new(String::new()));
     let sink = text.clone();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = pipe.read(&mut buf) {
             if n == 0 {
@@ -161,7 +172,7 @@ fn collect(mut pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
                 .push_str(&String::from_utf8_lossy(&buf[..n]));
         }
     });
-    text
+    (text, reader)
 }
 
 /// Pids of the processes whose parent is `parent`, from /proc.
@@ -467,6 +478,96 @@ fn localserve_end_to_end() {
         "{}",
         String::from_utf8_lossy(&submit_and_read.stderr)
     );
+
+    // `postern sendmail -t` with a client certificate (a PEM with key and certificate,
+    // and a bare Ed25519 seed): no password, the registered key is the login, and the
+    // message lands in the Inbox.
+    let client = openssl_certificate(tmp.path(), "ed25519", "sendmail-client");
+    let mut bundle = std::fs::read(tmp.path().join("sendmail-client.key")).expect("key");
+    bundle.extend(std::fs::read(&client).expect("cert"));
+    let bundle_path = tmp.path().join("sendmail-client-bundle.pem");
+    std::fs::write(&bundle_path, bundle).expect("bundle");
+    cli(
+        &config,
+        &[
+            "tlspubkey",
+            "add",
+            "postern",
+            "postern@localhost",
+            client.to_str().expect("utf-8"),
+        ],
+        None,
+    )
+    .ok();
+    let seed = [9u8; 32];
+    let seed_text = base64_url(&seed);
+    let seed_cert = postern::sendmail::certificate_for_ed25519_seed(&seed_text).expect("cert");
+    let seed_pem = tmp.path().join("seed-cert.pem");
+    std::fs::write(&seed_pem, pem_certificate(seed_cert.0[0].as_ref())).expect("seed cert");
+    cli(
+        &config,
+        &[
+            "tlspubkey",
+            "add",
+            "postern",
+            "postern@localhost",
+            seed_pem.to_str().expect("utf-8"),
+            "--name",
+            "seed",
+        ],
+        None,
+    )
+    .ok();
+    for (name, login) in [
+        (
+            "pem",
+            format!("client_certificate = \"{}\"", bundle_path.display()),
+        ),
+        ("seed", format!("client_ed25519_key = \"{seed_text}\"")),
+    ] {
+        let settings = tmp.path().join(format!("sendmail-{name}.toml"));
+        std::fs::write(
+            &settings,
+            format!(
+                "server = \"127.0.0.1:1465\"\ntls = \"implicit\"\nca_file = \"{}\"\nfrom = \"postern@localhost\"\n{login}\n",
+                dir.join("tls/cert.pem").display()
+            ),
+        )
+        .expect("settings");
+        let subject = format!("sendmail-{name}");
+        let run = postern(
+            &["sendmail", "-C", settings.to_str().expect("utf-8"), "-t"],
+            Some(format!("To: postern@localhost\nSubject: {subject}\n\ncron says hi\n").as_bytes()),
+        );
+        run.ok();
+        let found = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import imaplib, ssl, sys, time\n\
+                 c = imaplib.IMAP4_SSL('127.0.0.1', 1993, ssl_context=ssl._create_unverified_context())\n\
+                 c.login('postern@localhost', 'postern-local')\n\
+                 for _ in range(100):\n\
+                 \x20   c.select('INBOX')\n\
+                 \x20   found = c.search(None, 'SUBJECT', sys.argv[1])[1][0].split()\n\
+                 \x20   if found: break\n\
+                 \x20   time.sleep(0.1)\n\
+                 print('delivered' if found else 'missing')\n",
+                &subject,
+            ])
+            .output()
+            .expect("python3");
+        assert_eq!(
+            String::from_utf8_lossy(&found.stdout),
+            "delivered\n",
+            "{name}: {}",
+            String::from_utf8_lossy(&found.stderr)
+        );
+    }
+    for key in keys(&config) {
+        if key.account == "postern" {
+            cli(&config, &["tlspubkey", "rm", &key.fingerprint], None).ok();
+        }
+    }
 
     // Accounts and addresses.
     cli(
@@ -811,4 +912,23 @@ fn localserve_without_authd_binary_says_how_to_build() {
             lonely.display()
         )
     );
+}
+
+/// base64url without padding.
+fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A DER certificate as PEM.
+fn pem_certificate(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).expect("ascii"));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
 }
