@@ -107,8 +107,13 @@ async fn smarthost_delivery_is_dkim_signed_and_verified_by_dkimpy() {
         head.contains("a=rsa-sha256; s=rsa1; d=example.org"),
         "{head}"
     );
+    // The recipient rows go first, the message file right after.
     eventually(Duration::from_secs(10), "the queue to empty", || {
         queue.store().pending_recipients().unwrap() == 0
+            && std::fs::read_dir(rig.path("data/submitd/queue/msg"))
+                .unwrap()
+                .count()
+                == 0
     })
     .await;
     assert_eq!(

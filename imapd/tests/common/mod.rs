@@ -2,67 +2,35 @@
 //! 127.0.0.1 ports, with an rcgen certificate; and a small IMAP client over rustls.
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::process::Child;
+use std::sync::Arc;
+use std::time::Duration;
 
-use postern_ipc::Secret;
 use postern_ipc::admin::{AdminRequest, AdminResponse};
-use postern_ipc::client::AdminConnection;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use postern_testkit::{
+    AuthdProcess, ClientCertificate, SelfSignedCertificate, SocketActivation, base_config,
+    create_account, daemon_command, free_loopback_address, is_listening, tls_client_config,
+    wait_for_start,
+};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+
+// Not every test uses it.
+#[allow(unused_imports)]
+pub use postern_testkit::python;
 
 pub const ACCOUNT: &str = "mjl";
 pub const ADDRESS: &str = "mjl@example.org";
 pub const PASSWORD: &str = "test password 1234";
 
-/// The authd binary next to ours, built once if needed (a binary of another package has
-/// no `CARGO_BIN_EXE_` here).
-pub fn authd_binary() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let dir = Path::new(env!("CARGO_BIN_EXE_postern-imapd"))
-                .parent()
-                .unwrap()
-                .to_path_buf();
-            let path = dir.join("postern-authd");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args([
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "postern-authd",
-                    "--bin",
-                    "postern-authd",
-                ])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status();
-            if !path.exists() {
-                panic!("postern-authd not built ({status:?}): run cargo build -p postern-authd");
-            }
-            path
-        })
-        .clone()
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A running authd and imapd sharing one config and directory.
 pub struct Server {
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
-    pub authd: Option<Child>,
+    pub authd: Option<AuthdProcess>,
     pub imapd: Child,
     pub imap: SocketAddr,
     pub imaps: SocketAddr,
@@ -87,31 +55,11 @@ impl Server {
     pub async fn start_configured(activated: bool, mail_store: bool) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let uid = nix::unistd::getuid().as_raw();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
-        std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
-        std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
-        let imap: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let imaps: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let config = format!(
-            r#"hostname = "mail.test"
-data_dir = "{data}"
-runtime_dir = "{run}"
-localserve = true
-
-[authd]
-user = {uid}
-admin_users = [{uid}]
-imap_callers = [{uid}]
-submission_callers = [{uid}]
-web_callers = [{uid}]
-mail_store = {mail_store}
-argon2_memory_kib = 256
-argon2_iterations = 1
-
+        let certificate = SelfSignedCertificate::write(dir.path(), &["localhost"]);
+        let imap = free_loopback_address();
+        let imaps = free_loopback_address();
+        let imapd_section = format!(
+            r#"
 [imapd]
 user = {uid}
 imap_listen = [{imap_listen}]
@@ -119,10 +67,8 @@ imaps_listen = [{imaps_listen}]
 tls_certificate = "{cert}"
 tls_key = "{key}"
 "#,
-            data = dir.path().join("data").display(),
-            run = dir.path().join("run").display(),
-            cert = dir.path().join("cert.pem").display(),
-            key = dir.path().join("key.pem").display(),
+            cert = certificate.cert_path.display(),
+            key = certificate.key_path.display(),
             imap_listen = if activated {
                 String::new()
             } else {
@@ -135,71 +81,18 @@ tls_key = "{key}"
             },
         );
         let config_path = dir.path().join("postern.toml");
+        let config = base_config(dir.path(), true, mail_store) + &imapd_section;
         std::fs::write(&config_path, config).unwrap();
-        let authd = Command::new(authd_binary())
-            .arg("--config")
-            .arg(&config_path)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let admin_socket = dir.path().join("run/admin.sock");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut authd = authd;
-        while AdminConnection::connect(&admin_socket).await.is_err() {
-            if let Some(status) = authd.try_wait().unwrap() {
-                panic!("authd exited at start: {status}");
-            }
-            assert!(Instant::now() < deadline, "authd did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let mut sockets = Vec::new();
-        let mut imapd = if activated {
-            // The listening sockets are inherited (close-on-exec cleared).
-            use std::os::fd::AsRawFd;
-            let mut fds = Vec::new();
-            for addr in [imap, imaps] {
-                let listener = StdListener::bind(addr).unwrap();
-                nix::fcntl::fcntl(
-                    &listener,
-                    nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-                )
-                .unwrap();
-                fds.push(listener.as_raw_fd());
-                sockets.push(listener);
-            }
-            // Python moves them to fds 3 and 4 and execs imapd under its own pid.
-            let script = "import os, sys\n\
-                a, b = (os.dup(int(x)) for x in sys.argv[1:3])\n\
-                os.dup2(a, 3)\n\
-                os.dup2(b, 4)\n\
-                os.set_inheritable(3, True)\n\
-                os.set_inheritable(4, True)\n\
-                os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='2', \
-                LISTEN_FDNAMES='imap:imaps')\n\
-                os.execv(sys.argv[3], [sys.argv[3], '--config', sys.argv[4]])\n";
-            let mut command = Command::new("python3");
-            command
-                .arg("-c")
-                .arg(script)
-                .arg(fds[0].to_string())
-                .arg(fds[1].to_string())
-                .arg(env!("CARGO_BIN_EXE_postern-imapd"))
-                .arg(&config_path);
-            command
-        } else {
-            let mut command = Command::new(env!("CARGO_BIN_EXE_postern-imapd"));
-            command.arg("--config").arg(&config_path);
-            command
+        let authd = AuthdProcess::start(&config_path).await;
+        let binary = Path::new(env!("CARGO_BIN_EXE_postern-imapd"));
+        let activation =
+            activated.then(|| SocketActivation::bind(&[("imap", imap), ("imaps", imaps)]));
+        let mut command = match &activation {
+            Some(activation) => activation.command(binary, &config_path),
+            None => daemon_command(binary, &config_path),
         };
-        let imapd = imapd
-            .env("RUST_LOG", "warn")
-            .env_remove("CREDENTIALS_DIRECTORY")
-            .env_remove("LISTEN_FDS")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        drop(sockets);
+        let imapd = command.spawn().unwrap();
+        drop(activation);
         let mut server = Server {
             dir,
             config_path,
@@ -207,42 +100,24 @@ tls_key = "{key}"
             imapd,
             imap,
             imaps,
-            server_cert: cert.der().clone(),
+            server_cert: certificate.der,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(server.imaps).await.is_err()
-            || TcpStream::connect(server.imap).await.is_err()
-        {
-            if let Some(status) = server.imapd.try_wait().unwrap() {
-                panic!("imapd exited at start: {status}");
-            }
-            assert!(Instant::now() < deadline, "imapd did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        server
-            .admin_ok(AdminRequest::AccountAdd {
-                account: ACCOUNT.into(),
-                address: ADDRESS.into(),
-            })
-            .await;
-        server
-            .admin_ok(AdminRequest::AccountSetPassword {
-                account: ACCOUNT.into(),
-                password: Secret(PASSWORD.into()),
-            })
-            .await;
+        wait_for_start(&mut server.imapd, "imapd", async || {
+            is_listening(&[imap, imaps])
+        })
+        .await;
+        create_account(&server.admin_socket(), ACCOUNT, ADDRESS, PASSWORD).await;
         server
     }
 
+    /// authd's admin socket.
+    pub fn admin_socket(&self) -> PathBuf {
+        self.dir.path().join("run/admin.sock")
+    }
+
+    /// Sends `request` to authd's admin socket; panics on an error response.
     pub async fn admin_ok(&self, request: AdminRequest) -> AdminResponse {
-        let mut admin = AdminConnection::connect(&self.dir.path().join("run/admin.sock"))
-            .await
-            .unwrap();
-        let response = admin.call(request.clone()).await.unwrap();
-        if let AdminResponse::Error(message) = &response {
-            panic!("{request:?} failed: {message}");
-        }
-        response
+        postern_testkit::admin(&self.admin_socket(), request).await
     }
 
     pub fn cert_path(&self) -> PathBuf {
@@ -264,30 +139,15 @@ tls_key = "{key}"
     pub async fn restart_imapd(&mut self) {
         let _ = self.imapd.kill();
         let _ = self.imapd.wait();
-        self.imapd = Command::new(env!("CARGO_BIN_EXE_postern-imapd"))
-            .arg("--config")
-            .arg(&self.config_path)
-            .env("RUST_LOG", "warn")
-            .env_remove("CREDENTIALS_DIRECTORY")
-            .env_remove("LISTEN_FDS")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(self.imaps).await.is_err() {
-            if let Some(status) = self.imapd.try_wait().unwrap() {
-                panic!("imapd exited at restart: {status}");
-            }
-            assert!(Instant::now() < deadline, "imapd did not restart");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let binary = Path::new(env!("CARGO_BIN_EXE_postern-imapd"));
+        self.imapd = daemon_command(binary, &self.config_path).spawn().unwrap();
+        let imaps = self.imaps;
+        wait_for_start(&mut self.imapd, "imapd", async || is_listening(&[imaps])).await;
     }
 
+    /// Kills authd (the tests of what happens when it is gone).
     pub fn stop_authd(&mut self) {
-        if let Some(mut child) = self.authd.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.authd = None;
     }
 
     /// A rustls client configuration trusting the server certificate, with an optional
@@ -296,13 +156,7 @@ tls_key = "{key}"
         &self,
         client: Option<(CertificateDer<'static>, PrivateKeyDer<'static>)>,
     ) -> Arc<rustls::ClientConfig> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.server_cert.clone()).unwrap();
-        let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
-        Arc::new(match client {
-            Some((cert, key)) => builder.with_client_auth_cert(vec![cert], key).unwrap(),
-            None => builder.with_no_client_auth(),
-        })
+        tls_client_config(&self.server_cert, client, rustls::DEFAULT_VERSIONS)
     }
 
     /// Connects to the IMAPS port over TLS.
@@ -346,18 +200,7 @@ pub fn client_certificate_pem() -> (
     String,
     String,
 ) {
-    // P-256: openssl cannot read the PKCS#8 v2 Ed25519 keys aws-lc writes.
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["laptop".into()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    (
-        cert.der().clone(),
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        cert.pem(),
-        key.serialize_pem(),
-    )
+    ClientCertificate::generate("laptop").into_parts()
 }
 
 /// A line-based IMAP client for tests.
@@ -408,24 +251,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             }
         }
     }
-}
-
-/// Runs a Python script with arguments; returns its stdout, panicking on failure.
-pub fn python(script: &str, args: &[&str]) -> String {
-    let output = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "python failed: {}\nstdout: {stdout}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
 }
 
 // Helpers for the client-tool, crash and limit tests (clients.rs, crash.rs, limits.rs).

@@ -3,18 +3,24 @@
 //! a small SMTP client over rustls; and readers for what the queue stored.
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use postern_ipc::Secret;
 use postern_ipc::admin::{AdminRequest, AdminResponse};
-use postern_ipc::client::AdminConnection;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use postern_testkit::{
+    AuthdProcess, ChildProcess, ClientCertificate, SelfSignedCertificate, SocketActivation,
+    base_config, create_account, daemon_command, free_loopback_address, is_listening,
+    tls_client_config, wait_for_start,
+};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+
+// Not every test uses them.
+#[allow(unused_imports)]
+pub use postern_testkit::{python, tool_available};
 
 pub const ACCOUNT: &str = "mjl";
 pub const ADDRESS: &str = "mjl@example.org";
@@ -24,45 +30,6 @@ pub const PASSWORD: &str = "test password 1234";
 /// Another account, whose addresses mjl may not send from.
 pub const OTHER_ACCOUNT: &str = "other";
 pub const OTHER_ADDRESS: &str = "other@example.org";
-
-/// The authd binary next to ours, built once if needed (a binary of another package has
-/// no `CARGO_BIN_EXE_` here).
-pub fn authd_binary() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let dir = Path::new(env!("CARGO_BIN_EXE_postern-submitd"))
-                .parent()
-                .unwrap()
-                .to_path_buf();
-            let path = dir.join("postern-authd");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args([
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "postern-authd",
-                    "--bin",
-                    "postern-authd",
-                ])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status();
-            if !path.exists() {
-                panic!("postern-authd not built ({status:?}): run cargo build -p postern-authd");
-            }
-            path
-        })
-        .clone()
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// How to start the servers.
 #[derive(Clone, Debug)]
@@ -87,10 +54,12 @@ impl Default for Options {
 
 /// A running authd and submitd sharing one config and directory.
 pub struct Server {
+    // The processes come first: fields drop in order, so they are killed before the
+    // directory is removed.
+    pub submitd: ChildProcess,
+    pub authd: Option<AuthdProcess>,
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
-    pub authd: Option<Child>,
-    pub submitd: Child,
     /// STARTTLS port.
     pub submission: SocketAddr,
     /// Implicit TLS port.
@@ -110,15 +79,9 @@ impl Server {
     pub async fn start_with(options: Options) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let uid = nix::unistd::getuid().as_raw();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
-        std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
-        std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
-        let submission: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let submissions: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let certificate = SelfSignedCertificate::write(dir.path(), &["localhost"]);
+        let submission = free_loopback_address();
+        let submissions = free_loopback_address();
         let listen = |addr: SocketAddr| {
             if options.activated {
                 String::new()
@@ -126,22 +89,8 @@ impl Server {
                 format!("\"{addr}\"")
             }
         };
-        let config = format!(
-            r#"hostname = "mail.test"
-data_dir = "{data}"
-runtime_dir = "{run}"
-localserve = true
-
-[authd]
-user = {uid}
-admin_users = [{uid}]
-imap_callers = [{uid}]
-submission_callers = [{uid}]
-web_callers = [{uid}]
-mail_store = false
-argon2_memory_kib = 256
-argon2_iterations = 1
-
+        let submitd_section = format!(
+            r#"
 [submitd]
 user = {uid}
 submission_listen = [{submission_listen}]
@@ -151,116 +100,47 @@ tls_key = "{key}"
 max_message_size = {max_message_size}
 max_recipients = {max_recipients}
 "#,
-            data = dir.path().join("data").display(),
-            run = dir.path().join("run").display(),
-            cert = dir.path().join("cert.pem").display(),
-            key = dir.path().join("key.pem").display(),
+            cert = certificate.cert_path.display(),
+            key = certificate.key_path.display(),
             submission_listen = listen(submission),
             submissions_listen = listen(submissions),
             max_message_size = options.max_message_size,
             max_recipients = options.max_recipients,
         );
         let config_path = dir.path().join("postern.toml");
+        let config = base_config(dir.path(), true, false) + &submitd_section;
         std::fs::write(&config_path, config).unwrap();
-        let mut authd = Command::new(authd_binary())
-            .arg("--config")
-            .arg(&config_path)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let admin_socket = dir.path().join("run/admin.sock");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while AdminConnection::connect(&admin_socket).await.is_err() {
-            if let Some(status) = authd.try_wait().unwrap() {
-                panic!("authd exited at start: {status}");
-            }
-            assert!(Instant::now() < deadline, "authd did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let authd = AuthdProcess::start(&config_path).await;
+        for (account, address) in [(ACCOUNT, ADDRESS), (OTHER_ACCOUNT, OTHER_ADDRESS)] {
+            create_account(&authd.admin_socket, account, address, PASSWORD).await;
         }
-        let mut sockets = Vec::new();
-        let mut command = if options.activated {
-            // The listening sockets are inherited (close-on-exec cleared); Python moves
-            // them to fds 3 and 4 and execs submitd under its own pid.
-            use std::os::fd::AsRawFd;
-            let mut fds = Vec::new();
-            for addr in [submission, submissions] {
-                let listener = StdListener::bind(addr).unwrap();
-                nix::fcntl::fcntl(
-                    &listener,
-                    nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-                )
-                .unwrap();
-                fds.push(listener.as_raw_fd());
-                sockets.push(listener);
-            }
-            let script = "import os, sys\n\
-                a, b = (os.dup(int(x)) for x in sys.argv[1:3])\n\
-                os.dup2(a, 3)\n\
-                os.dup2(b, 4)\n\
-                os.set_inheritable(3, True)\n\
-                os.set_inheritable(4, True)\n\
-                os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='2', \
-                LISTEN_FDNAMES='submission:submissions')\n\
-                os.execv(sys.argv[3], [sys.argv[3], '--config', sys.argv[4]])\n";
-            let mut command = Command::new("python3");
-            command
-                .arg("-c")
-                .arg(script)
-                .arg(fds[0].to_string())
-                .arg(fds[1].to_string())
-                .arg(env!("CARGO_BIN_EXE_postern-submitd"))
-                .arg(&config_path);
-            command
-        } else {
-            let mut command = Command::new(env!("CARGO_BIN_EXE_postern-submitd"));
-            command.arg("--config").arg(&config_path);
-            command
+        let binary = Path::new(env!("CARGO_BIN_EXE_postern-submitd"));
+        let activation = options.activated.then(|| {
+            SocketActivation::bind(&[("submission", submission), ("submissions", submissions)])
+        });
+        let mut command = match &activation {
+            Some(activation) => activation.command(binary, &config_path),
+            None => daemon_command(binary, &config_path),
         };
-        let submitd = command
-            .env(
-                "RUST_LOG",
-                std::env::var("SUBMITD_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .env_remove("CREDENTIALS_DIRECTORY")
-            .env_remove("LISTEN_FDS")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        drop(sockets);
-        let mut server = Server {
+        command.env(
+            "RUST_LOG",
+            std::env::var("SUBMITD_LOG").unwrap_or_else(|_| "warn".into()),
+        );
+        let mut submitd = ChildProcess::spawn(&mut command);
+        drop(activation);
+        wait_for_start(&mut submitd, "submitd", async || {
+            is_listening(&[submission, submissions])
+        })
+        .await;
+        let server = Server {
+            submitd,
+            authd: Some(authd),
             dir,
             config_path,
-            authd: Some(authd),
-            submitd,
             submission,
             submissions,
-            server_cert: cert.der().clone(),
+            server_cert: certificate.der,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(server.submissions).await.is_err()
-            || TcpStream::connect(server.submission).await.is_err()
-        {
-            if let Some(status) = server.submitd.try_wait().unwrap() {
-                panic!("submitd exited at start: {status}");
-            }
-            assert!(Instant::now() < deadline, "submitd did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        for (account, address) in [(ACCOUNT, ADDRESS), (OTHER_ACCOUNT, OTHER_ADDRESS)] {
-            server
-                .admin_ok(AdminRequest::AccountAdd {
-                    account: account.into(),
-                    address: address.into(),
-                })
-                .await;
-            server
-                .admin_ok(AdminRequest::AccountSetPassword {
-                    account: account.into(),
-                    password: Secret(PASSWORD.into()),
-                })
-                .await;
-        }
         server
             .admin_ok(AdminRequest::AddressAdd {
                 account: ACCOUNT.into(),
@@ -270,15 +150,9 @@ max_recipients = {max_recipients}
         server
     }
 
+    /// Sends `request` to authd's admin socket; panics on an error response.
     pub async fn admin_ok(&self, request: AdminRequest) -> AdminResponse {
-        let mut admin = AdminConnection::connect(&self.dir.path().join("run/admin.sock"))
-            .await
-            .unwrap();
-        let response = admin.call(request.clone()).await.unwrap();
-        if let AdminResponse::Error(message) = &response {
-            panic!("{request:?} failed: {message}");
-        }
-        response
+        postern_testkit::admin(&self.dir.path().join("run/admin.sock"), request).await
     }
 
     /// The login history as authd records it.
@@ -370,11 +244,9 @@ max_recipients = {max_recipients}
             .unwrap_or(0)
     }
 
+    /// Kills authd (the tests of what happens when it is gone).
     pub fn stop_authd(&mut self) {
-        if let Some(mut child) = self.authd.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.authd = None;
     }
 
     /// A rustls client configuration trusting the server certificate, with an optional
@@ -384,19 +256,12 @@ max_recipients = {max_recipients}
         client: Option<(CertificateDer<'static>, PrivateKeyDer<'static>)>,
         tls12: bool,
     ) -> Arc<rustls::ClientConfig> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.server_cert.clone()).unwrap();
-        let versions: &[&rustls::SupportedProtocolVersion] = if tls12 {
-            &[&rustls::version::TLS12]
+        let version = if tls12 {
+            &rustls::version::TLS12
         } else {
-            &[&rustls::version::TLS13]
+            &rustls::version::TLS13
         };
-        let builder = rustls::ClientConfig::builder_with_protocol_versions(versions)
-            .with_root_certificates(roots);
-        Arc::new(match client {
-            Some((cert, key)) => builder.with_client_auth_cert(vec![cert], key).unwrap(),
-            None => builder.with_no_client_auth(),
-        })
+        tls_client_config(&self.server_cert, client, &[version])
     }
 
     /// Connects to the implicit-TLS port (TLS 1.3) and reads the greeting.
@@ -446,14 +311,6 @@ max_recipients = {max_recipients}
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.submitd.kill();
-        let _ = self.submitd.wait();
-        self.stop_authd();
-    }
-}
-
 /// The AUTH PLAIN initial response for `user` with PASSWORD.
 pub fn plain(user: &str) -> String {
     use base64::Engine;
@@ -467,18 +324,7 @@ pub fn client_certificate_pem() -> (
     String,
     String,
 ) {
-    // P-256: openssl cannot read the PKCS#8 v2 Ed25519 keys aws-lc writes.
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["laptop".into()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    (
-        cert.der().clone(),
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        cert.pem(),
-        key.serialize_pem(),
-    )
+    ClientCertificate::generate("laptop").into_parts()
 }
 
 /// A line-based SMTP client for tests.
@@ -547,41 +393,6 @@ impl Client<TcpStream> {
             .unwrap();
         Client::new(tls)
     }
-}
-
-/// Runs a Python script with arguments; returns its stdout, panicking on failure.
-pub fn python(script: &str, args: &[&str]) -> String {
-    let output = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "python failed: {}\nstdout: {stdout}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
-
-/// Whether `program` is installed (found on PATH). When it is not: a loud skip message,
-/// or a panic under CI (env `CI` set), where every tool must be there.
-pub fn tool_available(program: &str, debian_package: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()));
-    if found {
-        return true;
-    }
-    let message =
-        format!("{program} is not installed (Debian package {debian_package}); this test needs it");
-    if std::env::var_os("CI").is_some() {
-        panic!("{message}");
-    }
-    eprintln!("\n!!!!!!!!!!\n!!! SKIPPING: {message}\n!!!!!!!!!!\n");
-    false
 }
 
 /// The queue id from a `250 2.0.0 queued as ID` reply.

@@ -3,16 +3,18 @@
 //! (aiosmtpd, with dkimpy verifying DKIM signatures), and the queue itself.
 #![allow(dead_code)]
 
-use std::net::TcpListener as StdListener;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use postern_ipc::Secret;
-use postern_ipc::admin::{AdminRequest, AdminResponse};
-use postern_ipc::client::AdminConnection;
 use postern_submitd::queue::{Envelope, Queue};
+use postern_testkit::{
+    AuthdProcess, ChildProcess, SelfSignedCertificate, base_config, daemon_command, is_listening,
+    python, workspace_binary, workspace_example,
+};
+
+pub use postern_testkit::free_port;
 
 pub const ACCOUNT: &str = "mjl";
 pub const ADDRESS: &str = "mjl@example.org";
@@ -20,87 +22,21 @@ pub const PASSWORD: &str = "test password 1234";
 pub const OTHER_ACCOUNT: &str = "bob";
 pub const OTHER_ADDRESS: &str = "bob@example.org";
 
-/// The directory holding the workspace's binaries (`target/debug`).
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/debug/deps/<test>
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
-/// A binary of another package of the workspace, built once if missing.
-pub fn workspace_binary(package: &str, binary: &str) -> PathBuf {
-    static LOCK: OnceLock<std::sync::Mutex<()>> = OnceLock::new();
-    let _guard = LOCK.get_or_init(Default::default).lock().unwrap();
-    let path = target_dir().join(binary);
-    if !path.exists() || std::env::var_os("POSTERN_TEST_REBUILD").is_some() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", package, "--bin", binary])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status();
-        assert!(
-            path.exists(),
-            "{binary} not built ({status:?}): run cargo build -p {package}"
-        );
-    }
-    path
-}
-
 /// The queue driver example (`examples/queue_driver.rs`), built (or brought up to
-/// date) once per test process: `cargo test --test X` does not build examples.
+/// date) once per test process.
 pub fn queue_driver() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let path = target_dir().join("examples").join("queue_driver");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args([
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "postern-submitd",
-                    "--example",
-                    "queue_driver",
-                ])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status();
-            assert!(
-                status.as_ref().is_ok_and(|s| s.success()) && path.exists(),
-                "queue_driver not built ({status:?})"
-            );
-            path
-        })
-        .clone()
-}
-
-/// A free loopback port.
-pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    workspace_example("postern-submitd", "queue_driver")
 }
 
 /// authd (and maybe imapd) with a config whose `[submitd.delivery]` the test writes.
 pub struct Rig {
+    // The processes come first: fields drop in order, so they are killed before the
+    // directory is removed.
+    pub authd: AuthdProcess,
+    pub imapd: Option<ChildProcess>,
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
-    pub authd: Child,
-    pub imapd: Option<Child>,
     pub imaps_port: u16,
-}
-
-impl Drop for Rig {
-    fn drop(&mut self) {
-        let _ = self.authd.kill();
-        let _ = self.authd.wait();
-        if let Some(imapd) = self.imapd.as_mut() {
-            let _ = imapd.kill();
-            let _ = imapd.wait();
-        }
-    }
 }
 
 impl Rig {
@@ -109,30 +45,11 @@ impl Rig {
     pub async fn start(localserve: bool, with_imapd: bool, delivery: &str) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let uid = nix::unistd::getuid().as_raw();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
-        std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
-        std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
+        let certificate = SelfSignedCertificate::write(dir.path(), &["localhost"]);
         let imap_port = free_port();
         let imaps_port = free_port();
-        let config = format!(
-            r#"hostname = "mail.test"
-data_dir = "{data}"
-runtime_dir = "{run}"
-localserve = {localserve}
-
-[authd]
-user = {uid}
-admin_users = [{uid}]
-imap_callers = [{uid}]
-submission_callers = [{uid}]
-web_callers = [{uid}]
-argon2_memory_kib = 256
-argon2_iterations = 1
-
+        let daemon_sections = format!(
+            r#"
 [imapd]
 user = {uid}
 imap_listen = ["127.0.0.1:{imap_port}"]
@@ -147,88 +64,42 @@ user = {uid}
 [submitd.delivery]
 {delivery}
 "#,
-            data = dir.path().join("data").display(),
-            run = dir.path().join("run").display(),
-            cert = dir.path().join("cert.pem").display(),
-            key = dir.path().join("key.pem").display(),
+            cert = certificate.cert_path.display(),
+            key = certificate.key_path.display(),
         );
         let config_path = dir.path().join("postern.toml");
+        let config = base_config(dir.path(), localserve, true) + &daemon_sections;
         std::fs::write(&config_path, config).unwrap();
-        let mut authd = Command::new(workspace_binary("postern-authd", "postern-authd"))
-            .arg("--config")
-            .arg(&config_path)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let admin_socket = dir.path().join("run/admin.sock");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while AdminConnection::connect(&admin_socket).await.is_err() {
-            if let Some(status) = authd.try_wait().unwrap() {
-                panic!("authd exited at start: {status}");
-            }
-            assert!(Instant::now() < deadline, "authd did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let authd = AuthdProcess::start(&config_path).await;
+        for (account, address) in [(ACCOUNT, ADDRESS), (OTHER_ACCOUNT, OTHER_ADDRESS)] {
+            authd.create_account(account, address, PASSWORD).await;
         }
         let mut rig = Rig {
-            dir,
-            config_path,
             authd,
             imapd: None,
+            dir,
+            config_path,
             imaps_port,
         };
-        for (account, address) in [(ACCOUNT, ADDRESS), (OTHER_ACCOUNT, OTHER_ADDRESS)] {
-            rig.admin(AdminRequest::AccountAdd {
-                account: account.into(),
-                address: address.into(),
-            })
-            .await;
-            rig.admin(AdminRequest::AccountSetPassword {
-                account: account.into(),
-                password: Secret(PASSWORD.into()),
-            })
-            .await;
-        }
         if with_imapd {
             rig.start_imapd().await;
         }
         rig
     }
 
-    async fn admin(&self, request: AdminRequest) -> AdminResponse {
-        let mut admin = AdminConnection::connect(&self.dir.path().join("run/admin.sock"))
-            .await
-            .unwrap();
-        let response = admin.call(request).await.unwrap();
-        assert!(
-            !matches!(response, AdminResponse::Error(_)),
-            "admin request failed: {response:?}"
-        );
-        response
-    }
-
-    /// Starts imapd and waits for its store socket.
+    /// Starts imapd and waits for its IMAPS port and store socket.
     pub async fn start_imapd(&mut self) {
-        let imapd = Command::new(workspace_binary("postern-imapd", "postern-imapd"))
-            .arg("--config")
-            .arg(&self.config_path)
-            .env("RUST_LOG", "warn")
-            .env_remove("CREDENTIALS_DIRECTORY")
-            .env_remove("LISTEN_FDS")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.imapd = Some(imapd);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", self.imaps_port)).is_err()
-            || !self.dir.path().join("run/store.sock").exists()
-        {
-            if let Some(status) = self.imapd.as_mut().unwrap().try_wait().unwrap() {
-                panic!("imapd exited at start: {status}");
-            }
-            assert!(Instant::now() < deadline, "imapd did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let binary = workspace_binary("postern-imapd", "postern-imapd");
+        let imapd = self.imapd.insert(ChildProcess::spawn(&mut daemon_command(
+            &binary,
+            &self.config_path,
+        )));
+        let imaps = SocketAddr::from(([127, 0, 0, 1], self.imaps_port));
+        let store_socket = self.dir.path().join("run/store.sock");
+        postern_testkit::wait_for_start(imapd, "imapd", async || {
+            is_listening(&[imaps]) && store_socket.exists()
+        })
+        .await;
     }
 
     /// The loaded config.
@@ -264,21 +135,12 @@ for item in data:
         print(base64.b64encode(item[1]).decode())
 m.logout()
 "#;
-        let output = Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .arg(self.imaps_port.to_string())
-            .arg(account_address)
-            .arg(PASSWORD)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "imaplib failed: {}",
-            String::from_utf8_lossy(&output.stderr)
+        let output = python(
+            script,
+            &[&self.imaps_port.to_string(), account_address, PASSWORD],
         );
         use base64::Engine as _;
-        String::from_utf8_lossy(&output.stdout)
+        output
             .lines()
             .filter(|l| !l.is_empty())
             .map(|l| base64::engine::general_purpose::STANDARD.decode(l).unwrap())
@@ -290,14 +152,7 @@ m.logout()
 pub struct Sink {
     pub port: u16,
     pub out_dir: PathBuf,
-    child: Child,
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    child: ChildProcess,
 }
 
 /// One message the sink received.
@@ -314,15 +169,15 @@ impl Sink {
         use std::io::BufRead as _;
         std::fs::create_dir_all(out_dir).unwrap();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/smtp_sink.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(port.to_string())
-            .arg(out_dir)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = ChildProcess::spawn(
+            Command::new("python3")
+                .arg(script)
+                .arg(port.to_string())
+                .arg(out_dir)
+                .args(extra)
+                .stdout(Stdio::piped())
+                .stdin(Stdio::null()),
+        );
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
         std::io::BufReader::new(stdout)
@@ -337,9 +192,8 @@ impl Sink {
     }
 
     /// Stops the sink.
-    pub fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub fn stop(self) {
+        self.child.stop();
     }
 
     /// The messages received so far, in order.
