@@ -124,6 +124,17 @@ impl Drop for ConnectionSlot {
 }
 
 impl ConnectionLimits {
+    /// The default limits, with `[ratelimit] trusted_networks` exempt per network.
+    pub fn for_config(config: &postern_config::Config) -> Arc<ConnectionLimits> {
+        let trusted = config
+            .ratelimit
+            .trusted_networks
+            .iter()
+            .filter_map(|net| Network::parse(net).ok())
+            .collect();
+        ConnectionLimits::new(Limits::default(), trusted)
+    }
+
     /// Counters enforcing `limits`, with addresses in `trusted` exempt from the
     /// per-network limits.
     pub fn new(limits: Limits, trusted: Vec<Network>) -> Arc<ConnectionLimits> {

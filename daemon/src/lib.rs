@@ -213,3 +213,58 @@ pub async fn tcp_listeners(
     }
     Ok(out)
 }
+
+/// Accepts connections on every listener, admits each within `limits`, and serves an
+/// admitted one on a task of its own (`serve(connection, kind)`), counted as open until
+/// that task ends. A refused one gets `refuse(connection, kind, why)` (a line in the
+/// daemon's protocol) and is closed, without any TLS work. Connections get
+/// `TCP_NODELAY`: every answer is written whole, and Nagle's delay would only hold back
+/// the last segment of a multi-line answer.
+pub fn accept_connections<K, S, F>(
+    listeners: Vec<(Vec<tokio::net::TcpListener>, K)>,
+    limits: Arc<connection_limits::ConnectionLimits>,
+    refuse: fn(&tokio::net::TcpStream, K, connection_limits::Refusal),
+    serve: S,
+) where
+    K: Copy + std::fmt::Debug + Send + Sync + 'static,
+    S: Fn(tokio::net::TcpStream, K) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    for (listeners, kind) in listeners {
+        for listener in listeners {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, ?kind, "listening");
+            }
+            let limits = Arc::clone(&limits);
+            let serve = serve.clone();
+            tokio::spawn(async move {
+                loop {
+                    let (tcp, remote) = match listener.accept().await {
+                        Ok(accepted) => accepted,
+                        Err(e) => {
+                            tracing::warn!("accept: {e}");
+                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    };
+                    match limits.admit(remote.ip(), std::time::Instant::now()) {
+                        Ok(slot) => {
+                            if let Err(e) = tcp.set_nodelay(true) {
+                                tracing::debug!(%remote, "TCP_NODELAY: {e}");
+                            }
+                            let serving = serve(tcp, kind);
+                            tokio::spawn(async move {
+                                serving.await;
+                                drop(slot);
+                            });
+                        }
+                        Err(refusal) => {
+                            tracing::debug!(%remote, %refusal, "connection refused");
+                            refuse(&tcp, kind, refusal);
+                        }
+                    }
+                }
+            });
+        }
+    }
+}

@@ -30,7 +30,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use clap::{Parser, ValueEnum};
 use postern_ipc::Secret;
 use postern_ipc::admin::{AdminRequest, AdminResponse};
 use postern_ipc::client::AdminConnection;
@@ -45,7 +44,8 @@ const MAX_RESPONSE: usize = 64 * 1024 * 1024;
 /// Password of every account the benchmark creates.
 const BENCH_PASSWORD: &str = "benchmark password 1234";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+/// What to measure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
     /// Sessions with a command mix; latency per command.
     Load,
@@ -53,53 +53,111 @@ enum Mode {
     Idle,
 }
 
-/// Command-line options.
-#[derive(Parser, Debug)]
-#[command(about = "Load generator for postern-imapd (see the module documentation)")]
+const USAGE: &str = "\
+usage: imap_benchmark [--mode load|idle] [OPTIONS]
+
+  --mode load|idle     load: sessions with a command mix, latency per command (default);
+                       idle: N sessions in IDLE, imapd's memory
+  --clients N          concurrent clients or IDLE sessions (20)
+  --duration SECS      seconds of load (10)
+  --accounts N         accounts the clients are spread over, own server only (20)
+  --messages N         messages put into each account's INBOX first, load mode (200)
+  --hold SECS          seconds to hold the IDLE sessions once all are open (5)
+  --opening N          TLS handshakes and logins in flight at once (64)
+  --address HOST:PORT  IMAPS address of a running server instead of starting one;
+                       needs --ca, --user and --password
+  --ca FILE            that server's certificate or CA (PEM)
+  --user LOGIN         the account all clients use on that server
+  --password PASSWORD  its password
+  --server-name NAME   TLS name to verify with --address (localhost)
+  --pid PID            imapd's pid for the memory figures (default: our own imapd, or
+                       the only process named postern-imapd)
+  --bin-dir DIR        where postern-authd and postern-imapd are (default: next to
+                       this example, target/<profile>/)
+";
+
+/// Command-line options (see [`USAGE`]).
+#[derive(Debug)]
 struct Options {
-    /// What to measure.
-    #[arg(long, value_enum, default_value = "load")]
     mode: Mode,
-    /// Concurrent clients (load) or IDLE sessions (idle).
-    #[arg(long, default_value_t = 20)]
     clients: usize,
-    /// Seconds of load (load mode).
-    #[arg(long, default_value_t = 10)]
     duration: u64,
-    /// Accounts the clients are spread over (own server only).
-    #[arg(long, default_value_t = 20)]
     accounts: usize,
-    /// Messages put into each account's INBOX before the load starts (load mode).
-    #[arg(long, default_value_t = 200)]
     messages: usize,
-    /// Seconds to hold the IDLE sessions open after all are in IDLE (idle mode).
-    #[arg(long, default_value_t = 5)]
     hold: u64,
-    /// TLS handshakes and logins in flight at once while opening sessions.
-    #[arg(long, default_value_t = 64)]
     opening: usize,
-    /// IMAPS address of a running server instead of starting one.
-    #[arg(long, requires_all = ["ca", "user", "password"])]
     address: Option<SocketAddr>,
-    /// That server's certificate (or its CA), PEM.
-    #[arg(long)]
     ca: Option<PathBuf>,
-    /// Login of the account on that server (all clients use it).
-    #[arg(long)]
     user: Option<String>,
-    /// Password of that account.
-    #[arg(long)]
     password: Option<String>,
-    /// TLS server name to verify (with --address).
-    #[arg(long, default_value = "localhost")]
     server_name: String,
-    /// imapd's process id for the memory figures (default: our own imapd, or the only
-    /// process named postern-imapd).
-    #[arg(long)]
     pid: Option<u32>,
-    /// Directory with postern-authd and postern-imapd (default: next to this example).
-    #[arg(long)]
     bin_dir: Option<PathBuf>,
+}
+
+impl Options {
+    /// Parses `--name value` pairs.
+    fn parse(mut args: impl Iterator<Item = String>) -> Result<Options> {
+        let mut options = Options {
+            mode: Mode::Load,
+            clients: 20,
+            duration: 10,
+            accounts: 20,
+            messages: 200,
+            hold: 5,
+            opening: 64,
+            address: None,
+            ca: None,
+            user: None,
+            password: None,
+            server_name: "localhost".into(),
+            pid: None,
+            bin_dir: None,
+        };
+        fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T> {
+            value
+                .parse()
+                .map_err(|_| anyhow!("{name}: not a number: {value}"))
+        }
+        while let Some(name) = args.next() {
+            if name == "--help" || name == "-h" {
+                print!("{USAGE}");
+                std::process::exit(0);
+            }
+            let value = args
+                .next()
+                .ok_or_else(|| anyhow!("{name} needs a value\n{USAGE}"))?;
+            match name.as_str() {
+                "--mode" => {
+                    options.mode = match value.as_str() {
+                        "load" => Mode::Load,
+                        "idle" => Mode::Idle,
+                        _ => bail!("--mode is load or idle"),
+                    }
+                }
+                "--clients" => options.clients = number(&name, &value)?,
+                "--duration" => options.duration = number(&name, &value)?,
+                "--accounts" => options.accounts = number(&name, &value)?,
+                "--messages" => options.messages = number(&name, &value)?,
+                "--hold" => options.hold = number(&name, &value)?,
+                "--opening" => options.opening = number(&name, &value)?,
+                "--address" => options.address = Some(number(&name, &value)?),
+                "--ca" => options.ca = Some(value.into()),
+                "--user" => options.user = Some(value),
+                "--password" => options.password = Some(value),
+                "--server-name" => options.server_name = value,
+                "--pid" => options.pid = Some(number(&name, &value)?),
+                "--bin-dir" => options.bin_dir = Some(value.into()),
+                _ => bail!("unknown option {name}\n{USAGE}"),
+            }
+        }
+        if options.address.is_some()
+            && (options.ca.is_none() || options.user.is_none() || options.password.is_none())
+        {
+            bail!("--address needs --ca, --user and --password");
+        }
+        Ok(options)
+    }
 }
 
 /// Where the clients connect and as whom.
@@ -112,22 +170,64 @@ struct Target {
     accounts: Arc<Vec<(String, String)>>,
 }
 
-/// An authd and imapd started by the benchmark; stopped on drop.
+/// An authd and imapd started by the benchmark; stopped on drop (imapd first, as the
+/// fields are dropped in order).
 struct OwnServer {
+    imapd: Daemon,
+    /// Held only to be stopped with the rest.
+    _authd: Daemon,
     dir: tempfile::TempDir,
-    authd: Child,
-    imapd: Child,
     imaps: SocketAddr,
     cert: CertificateDer<'static>,
 }
 
-impl Drop for OwnServer {
+/// A daemon process, killed when dropped.
+struct Daemon(Option<Child>);
+
+impl Daemon {
+    fn new(child: Child) -> Daemon {
+        Daemon(Some(child))
+    }
+
+    fn id(&self) -> Option<u32> {
+        self.0.as_ref().map(Child::id)
+    }
+}
+
+impl Drop for Daemon {
     fn drop(&mut self) {
-        for child in [&mut self.imapd, &mut self.authd] {
+        if let Some(child) = &mut self.0 {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
+}
+
+/// Waits until `ready` succeeds, failing with the daemon's log when it exits first or
+/// after 30 s.
+async fn wait_for<T, E, F>(
+    mut daemon: Daemon,
+    name: &str,
+    dir: &Path,
+    ready: impl Fn() -> F,
+) -> Result<Daemon>
+where
+    F: std::future::Future<Output = std::result::Result<T, E>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ready().await.is_err() {
+        if let Some(child) = &mut daemon.0
+            && let Some(status) = child.try_wait()?
+        {
+            let log = std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
+            bail!("{name} exited at start ({status}):\n{log}");
+        }
+        if Instant::now() > deadline {
+            bail!("{name} did not start");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(daemon)
 }
 
 fn free_port() -> Result<u16> {
@@ -157,9 +257,9 @@ fn bin_dir(options: &Options) -> Result<PathBuf> {
 }
 
 /// Raises RLIMIT_NOFILE of this process (inherited by the daemons it starts) to what
-/// `clients` connections on both ends need, with `prlimit`.
+/// `clients` connections need in each process, with `prlimit`.
 fn raise_fd_limit(clients: usize) {
-    let want = (clients * 2 + 1024).max(4096);
+    let want = (clients + 1024).max(4096);
     let current = std::fs::read_to_string("/proc/self/limits")
         .ok()
         .and_then(|limits| {
@@ -242,51 +342,44 @@ trusted_networks = ["127.0.0.0/8"]
             dir.path().join(format!("{name}.log")),
         )?))
     };
-    let authd = Command::new(bin.join("postern-authd"))
-        .arg("--config")
-        .arg(&config_path)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(log("authd-out")?)
-        .stderr(log("authd")?)
-        .spawn()
-        .context("starting postern-authd")?;
-    let imapd = Command::new(bin.join("postern-imapd"))
-        .arg("--config")
-        .arg(&config_path)
-        .env("RUST_LOG", "warn")
-        .env_remove("LISTEN_FDS")
-        .env_remove("CREDENTIALS_DIRECTORY")
-        .stdin(Stdio::null())
-        .stdout(log("imapd-out")?)
-        .stderr(log("imapd")?)
-        .spawn()
-        .context("starting postern-imapd")?;
-    let mut server = OwnServer {
+    let authd = Daemon::new(
+        Command::new(bin.join("postern-authd"))
+            .arg("--config")
+            .arg(&config_path)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(log("authd-out")?)
+            .stderr(log("authd")?)
+            .spawn()
+            .context("starting postern-authd")?,
+    );
+    // authd first: it creates the data directory imapd's store goes into.
+    let admin_socket = dir.path().join("run/admin.sock");
+    let authd = wait_for(authd, "authd", dir.path(), || {
+        AdminConnection::connect(&admin_socket)
+    })
+    .await?;
+    let imapd = Daemon::new(
+        Command::new(bin.join("postern-imapd"))
+            .arg("--config")
+            .arg(&config_path)
+            .env("RUST_LOG", "warn")
+            .env_remove("LISTEN_FDS")
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .stdin(Stdio::null())
+            .stdout(log("imapd-out")?)
+            .stderr(log("imapd")?)
+            .spawn()
+            .context("starting postern-imapd")?,
+    );
+    let imapd = wait_for(imapd, "imapd", dir.path(), || TcpStream::connect(imaps)).await?;
+    let server = OwnServer {
         dir,
-        authd,
+        _authd: authd,
         imapd,
         imaps,
         cert: cert.der().clone(),
     };
-    let admin_socket = server.dir.path().join("run/admin.sock");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while AdminConnection::connect(&admin_socket).await.is_err()
-        || TcpStream::connect(imaps).await.is_err()
-    {
-        for (name, child) in [("authd", &mut server.authd), ("imapd", &mut server.imapd)] {
-            if let Some(status) = child.try_wait()? {
-                bail!(
-                    "{name} exited at start ({status}); see {}",
-                    server.dir.path().join(format!("{name}.log")).display()
-                );
-            }
-        }
-        if Instant::now() > deadline {
-            bail!("the daemons did not start");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     for i in 0..options.accounts.max(1) {
         let account = format!("bench{i}");
         admin(
@@ -324,6 +417,8 @@ struct Answer {
 impl Connection {
     async fn connect(target: &Target) -> Result<Connection> {
         let tcp = TcpStream::connect(target.address).await?;
+        // Each command goes out in one write; never hold it back.
+        tcp.set_nodelay(true)?;
         let tls = target
             .tls
             .connect(target.server_name.clone(), tcp)
@@ -335,7 +430,10 @@ impl Connection {
         };
         let greeting = conn.response().await?;
         if !greeting.starts_with(b"* OK") {
-            bail!("greeting: {}", String::from_utf8_lossy(&greeting).trim_end());
+            bail!(
+                "greeting: {}",
+                String::from_utf8_lossy(&greeting).trim_end()
+            );
         }
         Ok(conn)
     }
@@ -490,7 +588,10 @@ impl Latencies {
 
     fn merge(&mut self, other: Latencies) {
         for (command, mut times) in other.by_command {
-            self.by_command.entry(command).or_default().append(&mut times);
+            self.by_command
+                .entry(command)
+                .or_default()
+                .append(&mut times);
         }
         for (error, n) in other.errors {
             *self.errors.entry(error).or_default() += n;
@@ -523,6 +624,7 @@ macro_rules! timed {
 /// One session of the command mix; returns after LOGOUT.
 async fn load_session(
     target: &Target,
+    clients: usize,
     client: usize,
     seq: &AtomicU64,
     lat: &mut Latencies,
@@ -541,11 +643,15 @@ async fn load_session(
             (word == "EXISTS").then(|| n.parse::<u64>().ok())?
         })
         .unwrap_or(0);
+    // Other clients of the account may expunge their own messages meanwhile (at most
+    // one each, always appended after SELECT's count was taken, or counted in it):
+    // fetch and store only below that.
+    let stable = exists.saturating_sub(clients as u64);
     for round in 0..5u64 {
         let n = seq.fetch_add(1, Ordering::Relaxed);
-        if exists > 0 {
-            let first = 1 + (n * 7919 + round) % exists;
-            let last = (first + 9).min(exists);
+        if stable > 0 {
+            let first = 1 + (n * 7919 + round) % stable;
+            let last = (first + 9).min(stable);
             timed!(
                 lat,
                 "fetch-headers",
@@ -619,7 +725,8 @@ async fn run_load(options: &Options, target: Target) -> Result<()> {
     let sessions = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for client in 0..options.clients {
+    let clients = options.clients;
+    for client in 0..clients {
         let (target, stop, seq, sessions) = (
             target.clone(),
             Arc::clone(&stop),
@@ -629,7 +736,7 @@ async fn run_load(options: &Options, target: Target) -> Result<()> {
         tasks.push(tokio::spawn(async move {
             let mut lat = Latencies::default();
             while !stop.load(Ordering::Relaxed) {
-                match load_session(&target, client, &seq, &mut lat).await {
+                match load_session(&target, clients, client, &seq, &mut lat).await {
                     Ok(()) => {
                         sessions.fetch_add(1, Ordering::Relaxed);
                     }
@@ -707,7 +814,11 @@ fn memory_kib(pid: u32) -> Option<(u64, u64)> {
 fn find_imapd() -> Option<u32> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         if std::fs::read_to_string(entry.path().join("comm"))
@@ -827,8 +938,10 @@ async fn run_idle(options: &Options, target: Target, pid: Option<u32>) -> Result
         && n > 0
     {
         println!(
-            "per IDLE session: {:.1} KiB",
-            rss.saturating_sub(base) as f64 / n as f64
+            "per IDLE session: {:.1} KiB ({n} sessions over {} accounts, each open account \
+             costing imapd its own index connection)",
+            rss.saturating_sub(base) as f64 / n as f64,
+            target.accounts.len().min(n)
         );
     }
     // Wake-up: one APPEND to the first account; its sessions must all see EXISTS.
@@ -840,7 +953,9 @@ async fn run_idle(options: &Options, target: Target, pid: Option<u32>) -> Result
     let mut writer = Connection::connect(&target).await?;
     writer.login(user, password).await?;
     let sent = Instant::now();
-    writer.append(&message(usize::MAX >> 1, 0, 2_000), "").await?;
+    writer
+        .append(&message(usize::MAX >> 1, 0, 2_000), "")
+        .await?;
     let deadline = sent + Duration::from_secs(60);
     while woken.load(Ordering::SeqCst) < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -860,7 +975,7 @@ async fn run_idle(options: &Options, target: Target, pid: Option<u32>) -> Result
 }
 
 fn main() -> Result<()> {
-    let options = Options::parse();
+    let options = Options::parse(std::env::args().skip(1))?;
     raise_fd_limit(options.clients);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -893,6 +1008,12 @@ async fn run(options: Options) -> Result<()> {
                 .map(|i| (format!("bench{i}@bench.test"), BENCH_PASSWORD.to_owned()))
                 .collect();
             let address = server.imaps;
+            eprintln!(
+                "own server: IMAPS {address}, certificate {}, accounts bench0..bench{} \
+                 @bench.test with password {BENCH_PASSWORD:?}",
+                server.dir.path().join("cert.pem").display(),
+                options.accounts.max(1) - 1
+            );
             (Some(server), address, accounts, "localhost".to_owned())
         }
     };
@@ -907,7 +1028,7 @@ async fn run(options: Options) -> Result<()> {
     };
     let pid = options
         .pid
-        .or_else(|| own.as_ref().map(|s| s.imapd.id()))
+        .or_else(|| own.as_ref().and_then(|s| s.imapd.id()))
         .or_else(find_imapd);
     if let Some(pid) = pid {
         eprintln!("imapd pid {pid}");

@@ -7,8 +7,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use postern_config::Config;
-use postern_daemon::connection_limits::{ConnectionLimits, Limits, Refusal};
-use postern_daemon::{DaemonTls, Started, serve_until_stopped, tcp_listeners, warn_unused};
+use postern_daemon::connection_limits::{ConnectionLimits, Refusal};
+use postern_daemon::{
+    DaemonTls, Started, accept_connections, serve_until_stopped, tcp_listeners, warn_unused,
+};
 use postern_imapd::account_removal::{ACCOUNT_REMOVAL_INTERVAL, RemovalGate, run_account_removals};
 use postern_imapd::connection_refusal::bye_line;
 use postern_imapd::delivery::{
@@ -17,7 +19,7 @@ use postern_imapd::delivery::{
 use postern_imapd::session::{Listener, MailAccess, Shared, serve};
 use postern_imapd::store::MailStore;
 use postern_ipc::store::STORE_SOCKET_FD_NAME;
-use tokio::net::TcpListener;
+use tokio::net::TcpStream;
 
 fn main() -> std::process::ExitCode {
     postern_daemon::exit_code("postern-imapd", start())
@@ -45,6 +47,8 @@ fn start() -> anyhow::Result<()> {
     // connections and change notifications (IDLE hears deliveries). Sessions get it
     // only behind `MailAccess`, which opens an account for an authenticated login.
     let store_dir = config.imapd_dir();
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let store = Arc::new(
         MailStore::open(&store_dir)
             .with_context(|| format!("opening the mail store at {}", store_dir.display()))?,
@@ -61,7 +65,12 @@ fn start() -> anyhow::Result<()> {
             start_store_services(&config, store_socket, store);
             let imap = tcp_listeners(imap, passed, &config.imapd.imap_listen).await?;
             let imaps = tcp_listeners(imaps, passed, &config.imapd.imaps_listen).await?;
-            accept_connections(&config, imap, imaps, shared);
+            accept_connections(
+                vec![(imap, Listener::Imap), (imaps, Listener::Imaps)],
+                ConnectionLimits::for_config(&config),
+                refuse_connection,
+                move |tcp, kind| serve(tcp, kind, shared.clone()),
+            );
             serve_until_stopped("imapd", Some(&tls)).await?;
             Ok(())
         })
@@ -93,65 +102,11 @@ fn start_store_services(config: &Config, passed: Vec<OwnedFd>, store: Arc<MailSt
     ));
 }
 
-/// Answers a connection over a limit and closes it, without any TLS work: a plain-IMAP
-/// client gets mox's `* BYE` line (a fresh socket's send buffer takes it at once), an
-/// implicit-TLS client just the close.
-fn refuse_connection(
-    tcp: tokio::net::TcpStream,
-    kind: Listener,
-    remote: std::net::SocketAddr,
-    refusal: Refusal,
-) {
-    tracing::debug!(%remote, %refusal, "connection refused");
+/// Answers a connection over a limit without any TLS work: a plain-IMAP client gets
+/// mox's `* BYE` line (a fresh socket's send buffer takes it at once), an implicit-TLS
+/// client just the close.
+fn refuse_connection(tcp: &TcpStream, kind: Listener, refusal: Refusal) {
     if matches!(kind, Listener::Imap) {
         let _ = tcp.try_write(bye_line(refusal).as_bytes());
-    }
-}
-
-/// Accepts IMAP and IMAPS connections within the connection limits, each served by a
-/// task of its own.
-fn accept_connections(
-    config: &Config,
-    imap: Vec<TcpListener>,
-    imaps: Vec<TcpListener>,
-    shared: Shared,
-) {
-    let trusted = config
-        .ratelimit
-        .trusted_networks
-        .iter()
-        .filter_map(|net| postern_config::Network::parse(net).ok())
-        .collect();
-    let limits = ConnectionLimits::new(Limits::default(), trusted);
-    for (listeners, kind) in [(imap, Listener::Imap), (imaps, Listener::Imaps)] {
-        for listener in listeners {
-            if let Ok(addr) = listener.local_addr() {
-                tracing::info!(%addr, ?kind, "listening");
-            }
-            let shared = shared.clone();
-            let limits = Arc::clone(&limits);
-            tokio::spawn(async move {
-                loop {
-                    match listener.accept().await {
-                        Ok((tcp, remote)) => {
-                            match limits.admit(remote.ip(), std::time::Instant::now()) {
-                                Ok(slot) => {
-                                    let shared = shared.clone();
-                                    tokio::spawn(async move {
-                                        serve(tcp, kind, shared).await;
-                                        drop(slot);
-                                    });
-                                }
-                                Err(refusal) => refuse_connection(tcp, kind, remote, refusal),
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!("accept: {e}");
-                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                        }
-                    }
-                }
-            });
-        }
     }
 }

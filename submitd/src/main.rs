@@ -5,12 +5,13 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use postern_config::Config;
-use postern_daemon::connection_limits::{ConnectionLimits, Limits};
-use postern_daemon::{DaemonTls, Started, serve_until_stopped, tcp_listeners, warn_unused};
+use postern_daemon::connection_limits::{ConnectionLimits, Refusal};
+use postern_daemon::{
+    DaemonTls, Started, accept_connections, serve_until_stopped, tcp_listeners, warn_unused,
+};
 use postern_submitd::queue::Queue;
 use postern_submitd::session::{Listener, Shared, serve};
-use tokio::net::TcpListener;
+use tokio::net::TcpStream;
 
 fn main() -> std::process::ExitCode {
     postern_daemon::exit_code("postern-submitd", start())
@@ -59,7 +60,15 @@ fn start() -> anyhow::Result<()> {
                 tcp_listeners(submission, passed, &config.submitd.submission_listen).await?;
             let submissions =
                 tcp_listeners(submissions, passed, &config.submitd.submissions_listen).await?;
-            accept_connections(&config, submission, submissions, shared);
+            accept_connections(
+                vec![
+                    (submission, Listener::Submission),
+                    (submissions, Listener::Submissions),
+                ],
+                ConnectionLimits::for_config(&config),
+                refuse_connection,
+                move |tcp, kind| serve(tcp, kind, shared.clone()),
+            );
             serve_until_stopped("submitd", Some(&tls)).await?;
             Ok(())
         })
@@ -76,60 +85,10 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", dir.display()))
 }
 
-/// Accepts submission and submissions connections within the connection limits, each
-/// served by a task of its own. A refused client hears `421 4.7.0` and the connection
-/// closes, without any TLS work (on 465 just the close).
-fn accept_connections(
-    config: &Config,
-    submission: Vec<TcpListener>,
-    submissions: Vec<TcpListener>,
-    shared: Shared,
-) {
-    let trusted = config
-        .ratelimit
-        .trusted_networks
-        .iter()
-        .filter_map(|net| postern_config::Network::parse(net).ok())
-        .collect();
-    let limits = ConnectionLimits::new(Limits::default(), trusted);
-    for (listeners, kind) in [
-        (submission, Listener::Submission),
-        (submissions, Listener::Submissions),
-    ] {
-        for listener in listeners {
-            if let Ok(addr) = listener.local_addr() {
-                tracing::info!(%addr, ?kind, "listening");
-            }
-            let shared = shared.clone();
-            let limits = Arc::clone(&limits);
-            tokio::spawn(async move {
-                loop {
-                    match listener.accept().await {
-                        Ok((tcp, remote)) => {
-                            match limits.admit(remote.ip(), std::time::Instant::now()) {
-                                Ok(slot) => {
-                                    let shared = shared.clone();
-                                    tokio::spawn(async move {
-                                        serve(tcp, kind, shared).await;
-                                        drop(slot);
-                                    });
-                                }
-                                Err(refusal) => {
-                                    tracing::debug!(%remote, %refusal, "connection refused");
-                                    if kind == Listener::Submission {
-                                        let line = format!("421 4.7.0 {refusal}\r\n");
-                                        let _ = tcp.try_write(line.as_bytes());
-                                    }
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!("accept: {e}");
-                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                        }
-                    }
-                }
-            });
-        }
+/// Answers a connection over a limit without any TLS work: `421 4.7.0` on the
+/// STARTTLS port, just the close on the implicit-TLS one.
+fn refuse_connection(tcp: &TcpStream, kind: Listener, refusal: Refusal) {
+    if kind == Listener::Submission {
+        let _ = tcp.try_write(format!("421 4.7.0 {refusal}\r\n").as_bytes());
     }
 }

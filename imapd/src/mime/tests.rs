@@ -324,7 +324,7 @@ fn gen_mbox_corpus_parses() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("corpus.mbox");
     let status = std::process::Command::new("python3")
-        .arg("/work/shared/tools/gen-mbox.py")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../tools/gen-mbox.py"))
         .arg(&path)
         .arg("300")
         .arg("7")
@@ -516,7 +516,7 @@ fn print_corpus_sample() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("c.mbox");
     let ok = std::process::Command::new("python3")
-        .arg("/work/shared/tools/gen-mbox.py")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../tools/gen-mbox.py"))
         .arg(&path)
         .arg("12")
         .status()

@@ -668,7 +668,7 @@ fn corpus_messages_are_searchable() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("corpus.mbox");
     let status = std::process::Command::new("python3")
-        .arg("/work/shared/tools/gen-mbox.py")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../tools/gen-mbox.py"))
         .arg(&path)
         .arg("60")
         .arg("11")
