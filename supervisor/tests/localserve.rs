@@ -479,6 +479,66 @@ fn localserve_end_to_end() {
         String::from_utf8_lossy(&submit_and_read.stderr)
     );
 
+    // swaks (over STARTTLS with AUTH PLAIN, and over implicit TLS with CRAM-MD5) to a
+    // local address: the message is in the Inbox byte for byte, after the one Received
+    // header submitd adds (it has its own Date and Message-ID).
+    for (name, tls_args, auth) in [
+        ("starttls", vec!["--tls"], "PLAIN"),
+        ("implicit", vec!["--tlsc"], "CRAM-MD5"),
+    ] {
+        let subject = format!("swaks-{name}");
+        let message = format!(
+            "From: postern@localhost\r\nTo: postern@localhost\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\nMessage-ID: <{subject}@localhost>\r\nSubject: {subject}\r\n\r\nbody of {subject}\r\n.leading dot\r\n"
+        );
+        let data = tmp.path().join(format!("{subject}.eml"));
+        // swaks ends the data with CRLF . CRLF itself.
+        std::fs::write(&data, message.trim_end_matches("\r\n")).expect("message file");
+        let port = if name == "starttls" { "1587" } else { "1465" };
+        let swaks = std::process::Command::new("swaks")
+            .args(["--server", "127.0.0.1", "--port", port])
+            .args(&tls_args)
+            .args(["--auth", auth, "--auth-user", "postern@localhost"])
+            .args(["--auth-password", "postern-local"])
+            .args(["--from", "postern@localhost", "--to", "postern@localhost"])
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .expect("swaks (apt-get install swaks libnet-ssleay-perl libio-socket-ssl-perl)");
+        assert!(
+            swaks.status.success(),
+            "{}",
+            String::from_utf8_lossy(&swaks.stdout)
+        );
+        let fetched = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import imaplib, ssl, sys, time\n\
+                 c = imaplib.IMAP4_SSL('127.0.0.1', 1993, ssl_context=ssl._create_unverified_context())\n\
+                 c.login('postern@localhost', 'postern-local')\n\
+                 for _ in range(100):\n\
+                 \x20   c.select('INBOX')\n\
+                 \x20   found = c.search(None, 'SUBJECT', sys.argv[1])[1][0].split()\n\
+                 \x20   if found: break\n\
+                 \x20   time.sleep(0.1)\n\
+                 sys.stdout.buffer.write(c.fetch(found[0], '(BODY.PEEK[])')[1][0][1])\n",
+                &subject,
+            ])
+            .output()
+            .expect("python3");
+        let fetched = String::from_utf8_lossy(&fetched.stdout).into_owned();
+        let added = fetched.strip_suffix(&message).unwrap_or_else(|| {
+            panic!("{name}: not the submitted message:\n{fetched:?}\n{message:?}")
+        });
+        assert!(added.starts_with("Received: from "), "{name}: {added}");
+        assert!(
+            added
+                .split("\r\n")
+                .skip(1)
+                .all(|l| l.is_empty() || l.starts_with(' ') || l.starts_with('\t')),
+            "{name}: more than the Received header was added:\n{added}"
+        );
+    }
+
     // `postern sendmail -t` with a client certificate (a PEM with key and certificate,
     // and a bare Ed25519 seed): no password, the registered key is the login, and the
     // message lands in the Inbox.
