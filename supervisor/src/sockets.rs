@@ -20,13 +20,13 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest path a Unix socket address can hold (`sun_path` less its NUL).
 pub const MAX_SOCKET_PATH: usize = 107;
 
-/// Binds a listening Unix socket at `path` (replacing a stale file there) with `mode`.
-pub fn bind_unix(path: &Path, mode: u32) -> anyhow::Result<OwnedFd> {
-    // A socket someone still listens on (systemd's units, another supervisor) is not
-    // stale: taking it over would cut that service off.
-    // A daemon of a supervisor that just died may take a moment to go: wait briefly.
+/// Removes a stale socket file at `path`. A socket someone still listens on
+/// (`listening`: systemd's units, another supervisor) is not stale: taking it over would
+/// cut that service off. A daemon of a supervisor that just died may take a moment to
+/// go, so it waits briefly first.
+fn remove_stale(path: &Path, listening: impl Fn(&Path) -> bool) -> anyhow::Result<()> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    while std::os::unix::net::UnixStream::connect(path).is_ok() {
+    while listening(path) {
         if std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(100));
             continue;
@@ -37,10 +37,15 @@ pub fn bind_unix(path: &Path, mode: u32) -> anyhow::Result<OwnedFd> {
         );
     }
     match fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("removing stale {}", path.display())),
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing stale {}", path.display())),
     }
+}
+
+/// Binds a listening Unix socket at `path` (replacing a stale file there) with `mode`.
+pub fn bind_unix(path: &Path, mode: u32) -> anyhow::Result<OwnedFd> {
+    remove_stale(path, |p| std::os::unix::net::UnixStream::connect(p).is_ok())?;
     let listener = std::os::unix::net::UnixListener::bind(path)
         .with_context(|| format!("binding {}", path.display()))?;
     fs::set_permissions(path, fs::Permissions::from_mode(mode))
@@ -54,22 +59,7 @@ pub const SEQPACKET_BACKLOG: i32 = 128;
 /// Binds a listening `SOCK_SEQPACKET` socket at `path` (replacing a stale file there)
 /// with `mode`, for a daemon that receives fds on it (imapd's store socket).
 pub fn bind_seqpacket(path: &Path, mode: u32) -> anyhow::Result<OwnedFd> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    while postern_ipc::seqpacket::is_listening(path) {
-        if std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            continue;
-        }
-        anyhow::bail!(
-            "{} is in use by a running service (postern's systemd units or another supervisor?); stop it first",
-            path.display()
-        );
-    }
-    match fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("removing stale {}", path.display())),
-    }
+    remove_stale(path, postern_ipc::seqpacket::is_listening)?;
     let listener = postern_ipc::fdpass::seqpacket_listen(path, SEQPACKET_BACKLOG)
         .with_context(|| format!("binding {}", path.display()))?;
     fs::set_permissions(path, fs::Permissions::from_mode(mode))

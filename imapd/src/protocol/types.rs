@@ -119,6 +119,24 @@ pub enum SequenceSet {
     Saved,
 }
 
+impl SequenceSet {
+    /// Whether `uid` is in the set taken as UIDs, with `*` as any UID up to the largest
+    /// (`$`, whose UIDs the session holds, contains nothing here).
+    pub fn contains_uid(&self, uid: u32) -> bool {
+        match self {
+            SequenceSet::Saved => false,
+            SequenceSet::Ranges(ranges) => ranges.iter().any(|&(a, b)| {
+                let value = |n| match n {
+                    SeqNum::Value(v) => v,
+                    SeqNum::Star => u32::MAX,
+                };
+                let (a, b) = (value(a), value(b));
+                (a.min(b)..=a.max(b)).contains(&uid)
+            }),
+        }
+    }
+}
+
 fn write_seq(f: &mut fmt::Formatter<'_>, n: SeqNum) -> fmt::Result {
     match n {
         SeqNum::Value(v) => write!(f, "{v}"),
@@ -262,5 +280,17 @@ mod tests {
         assert_eq!(decode_mutf7(b"&AGE-"), None, "encoded ASCII");
         assert_eq!(decode_mutf7(b"&U,BTFw"), None, "unterminated");
         assert_eq!(decode_mutf7(b"&*-"), None);
+    }
+
+    #[test]
+    fn uid_sets() {
+        let set = SequenceSet::Ranges(vec![
+            (SeqNum::Value(1), SeqNum::Value(3)),
+            (SeqNum::Value(10), SeqNum::Star),
+        ]);
+        assert!(set.contains_uid(2));
+        assert!(!set.contains_uid(5));
+        assert!(set.contains_uid(4_000_000));
+        assert!(!SequenceSet::Saved.contains_uid(1));
     }
 }

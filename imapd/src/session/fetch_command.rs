@@ -13,7 +13,6 @@ use super::mail_session::{MailState, Reply};
 use super::view::{compact_set, uid_ranges};
 use crate::protocol::command::{FetchCommand, FetchItem};
 use crate::protocol::response::{Code, Data, EncodeOptions, Response};
-use crate::protocol::types::{SeqNum, SequenceSet};
 use crate::store::{Account, FlagChange, FlagOp, Flags, MailboxId, StoreError};
 
 /// Most messages whose index entries are loaded at once.
@@ -152,21 +151,6 @@ fn run_batch(job: BatchJob) -> Result<BatchResult, StoreError> {
     Ok(out)
 }
 
-/// Whether `uid` is in a UID set; `*` counts as any UID up to the largest.
-fn in_uid_set(set: &SequenceSet, uid: u32) -> bool {
-    match set {
-        SequenceSet::Saved => false,
-        SequenceSet::Ranges(ranges) => ranges.iter().any(|&(a, b)| {
-            let v = |n| match n {
-                SeqNum::Value(v) => v,
-                SeqNum::Star => u32::MAX,
-            };
-            let (a, b) = (v(a), v(b));
-            (a.min(b)..=a.max(b)).contains(&uid)
-        }),
-    }
-}
-
 impl Session {
     /// FETCH / UID FETCH.
     pub(super) async fn fetch(
@@ -213,7 +197,7 @@ impl Session {
                     let gone: Vec<u32> = changes
                         .expunged
                         .into_iter()
-                        .filter(|&u| in_uid_set(&cmd.set, u))
+                        .filter(|&u| cmd.set.contains_uid(u))
                         .collect();
                     if !gone.is_empty() {
                         let data = Data::Vanished {

@@ -7,7 +7,7 @@ use super::mail_session::{MailState, Reply, Selected};
 use super::view::{MailboxView, ViewUpdate, compact_set, uid_ranges};
 use crate::protocol::command::SelectParams;
 use crate::protocol::response::{Code, Data, FetchData, Response, StatusKind, StatusResponse};
-use crate::protocol::types::{Mailbox, SeqNum, SequenceSet};
+use crate::protocol::types::{Mailbox, SequenceSet};
 use crate::store::{Changes, Flags, MailboxStatus};
 
 /// What SELECT reads from the store in one go.
@@ -17,21 +17,6 @@ struct Opened {
     first_unseen: Option<u32>,
     /// QRESYNC: changes since the client's modseq, when its UIDVALIDITY matches.
     qresync: Option<Changes>,
-}
-
-/// Whether `uid` is in a UID set (`*` counts as the largest UID).
-fn set_contains(set: &SequenceSet, uid: u32) -> bool {
-    match set {
-        SequenceSet::Saved => false,
-        SequenceSet::Ranges(ranges) => ranges.iter().any(|&(a, b)| {
-            let v = |n| match n {
-                SeqNum::Value(v) => v,
-                SeqNum::Star => u32::MAX,
-            };
-            let (a, b) = (v(a), v(b));
-            (a.min(b)..=a.max(b)).contains(&uid)
-        }),
-    }
 }
 
 impl Session {
@@ -127,7 +112,7 @@ impl Session {
                 .expunged
                 .iter()
                 .copied()
-                .filter(|&u| q.known_uids.as_ref().is_none_or(|set| set_contains(set, u)))
+                .filter(|&u| q.known_uids.as_ref().is_none_or(|set| set.contains_uid(u)))
                 .collect();
             if !vanished.is_empty() {
                 out.push(Response::Data(Data::Vanished {
@@ -221,21 +206,4 @@ impl Session {
 
 fn ok_code(code: Code, text: &str) -> Response {
     Response::Status(StatusResponse::untagged(StatusKind::Ok, Some(code), text))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn known_uid_sets() {
-        let set = SequenceSet::Ranges(vec![
-            (SeqNum::Value(1), SeqNum::Value(3)),
-            (SeqNum::Value(10), SeqNum::Star),
-        ]);
-        assert!(set_contains(&set, 2));
-        assert!(!set_contains(&set, 5));
-        assert!(set_contains(&set, 4_000_000));
-        assert!(!set_contains(&SequenceSet::Saved, 1));
-    }
 }

@@ -255,22 +255,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
 // Helpers for the client-tool, crash and limit tests (clients.rs, crash.rs, limits.rs).
 
-/// Whether `program` is installed (found on PATH). When it is not: a loud skip message,
-/// or a panic under CI (env `CI` set), where every tool must be there.
-pub fn tool_available(program: &str, debian_package: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()));
-    if found {
-        return true;
-    }
-    let message =
-        format!("{program} is not installed (Debian package {debian_package}); this test needs it");
-    if std::env::var_os("CI").is_some() {
-        panic!("{message}");
-    }
-    eprintln!("\n!!!!!!!!!!\n!!! SKIPPING: {message}\n!!!!!!!!!!\n");
-    false
-}
+#[allow(unused_imports)] // Not every test binary uses it.
+pub use postern_testkit::tool_available;
 
 /// A field of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`), or `None` when the process
 /// or the field is gone.
