@@ -20,7 +20,6 @@ use nix::fcntl::{Flock, FlockArg};
 use postern_config::{Config, UserRef};
 use postern_ipc::Secret;
 use postern_ipc::admin::AdminRequest;
-use postern_ipc::store::STORE_SOCKET_FD_NAME;
 use tokio::sync::{Mutex, watch};
 
 use crate::admin::Admin;
@@ -302,20 +301,7 @@ pub fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
         &layout.config,
         &config,
         &config.runtime_dir,
-        TlsDaemonSpec {
-            daemon: IMAPD,
-            identity: None,
-            listeners: vec![
-                ("imap", config.imapd.imap_listen.clone()),
-                ("imaps", config.imapd.imaps_listen.clone()),
-            ],
-            sockets: vec![(
-                STORE_SOCKET_FD_NAME.to_string(),
-                bind_seqpacket(&config.store_socket(), 0o600)?,
-            )],
-            certificate: config.imapd.tls_certificate.clone(),
-            key: config.imapd.tls_key.clone(),
-        },
+        TlsDaemonSpec::imapd(&config, bind_seqpacket(&config.store_socket(), 0o600)?),
     )?;
 
     // One thread, which forks the daemons and lives as long as we do (their
@@ -328,17 +314,7 @@ pub fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
         &layout.config,
         &config,
         &config.runtime_dir,
-        TlsDaemonSpec {
-            daemon: SUBMITD,
-            identity: None,
-            listeners: vec![
-                ("submission", config.submitd.submission_listen.clone()),
-                ("submissions", config.submitd.submissions_listen.clone()),
-            ],
-            sockets: Vec::new(),
-            certificate: config.submitd.tls_certificate.clone(),
-            key: config.submitd.tls_key.clone(),
-        },
+        TlsDaemonSpec::submitd(&config),
     )?;
     let (imapd, imapd_ready, _reloader) = imapd;
     let (submitd, submitd_ready, _reloader) = submitd;

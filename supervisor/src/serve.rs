@@ -11,11 +11,10 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use nix::unistd::{Gid, Uid, chown};
 use postern_config::{Config, UserRef, resolve_identity};
-use postern_ipc::store::STORE_SOCKET_FD_NAME;
 use tokio::sync::Mutex;
 
 use crate::control;
-use crate::daemons::{self, AUTHD, IMAPD, SUBMITD};
+use crate::daemons::{self, AUTHD};
 use crate::launch::Identity;
 use crate::sockets::{ReadySocket, bind_seqpacket, bind_unix};
 use crate::supervision::{
@@ -205,17 +204,7 @@ pub fn prepare_imapd(
         config,
         &config.imapd.user,
         config.imapd_dir(),
-        TlsDaemonSpec {
-            daemon: IMAPD,
-            identity: None,
-            listeners: vec![
-                ("imap", config.imapd.imap_listen.clone()),
-                ("imaps", config.imapd.imaps_listen.clone()),
-            ],
-            sockets: vec![(STORE_SOCKET_FD_NAME.to_string(), store)],
-            certificate: config.imapd.tls_certificate.clone(),
-            key: config.imapd.tls_key.clone(),
-        },
+        TlsDaemonSpec::imapd(config, store),
     )
 }
 
@@ -230,17 +219,7 @@ pub fn prepare_submitd(
         config,
         &config.submitd.user,
         config.submitd_dir(),
-        TlsDaemonSpec {
-            daemon: SUBMITD,
-            identity: None,
-            listeners: vec![
-                ("submission", config.submitd.submission_listen.clone()),
-                ("submissions", config.submitd.submissions_listen.clone()),
-            ],
-            sockets: Vec::new(),
-            certificate: config.submitd.tls_certificate.clone(),
-            key: config.submitd.tls_key.clone(),
-        },
+        TlsDaemonSpec::submitd(config),
     )
 }
 

@@ -16,9 +16,10 @@ use postern_ipc::control::{
 };
 use postern_ipc::fdpass;
 use postern_ipc::frame::{decode_payload, encode_payload};
+use postern_ipc::store::STORE_SOCKET_FD_NAME;
 
 use crate::credentials::{self, credentials_dir};
-use crate::daemons::{self, Daemon};
+use crate::daemons::{self, Daemon, IMAPD, SUBMITD};
 use crate::launch::Identity;
 use crate::sockets::ReadySocket;
 use crate::supervision::{DaemonPlan, base_env};
@@ -41,6 +42,38 @@ pub struct TlsDaemonSpec {
     pub certificate: PathBuf,
     /// The PEM private key (opened by the supervisor).
     pub key: PathBuf,
+}
+
+impl TlsDaemonSpec {
+    /// imapd: its IMAP and IMAPS listeners, its store socket, its certificate.
+    pub fn imapd(config: &Config, store_socket: OwnedFd) -> TlsDaemonSpec {
+        TlsDaemonSpec {
+            daemon: IMAPD,
+            identity: None,
+            listeners: vec![
+                ("imap", config.imapd.imap_listen.clone()),
+                ("imaps", config.imapd.imaps_listen.clone()),
+            ],
+            sockets: vec![(STORE_SOCKET_FD_NAME.to_string(), store_socket)],
+            certificate: config.imapd.tls_certificate.clone(),
+            key: config.imapd.tls_key.clone(),
+        }
+    }
+
+    /// submitd: its submission and submissions listeners, its certificate.
+    pub fn submitd(config: &Config) -> TlsDaemonSpec {
+        TlsDaemonSpec {
+            daemon: SUBMITD,
+            identity: None,
+            listeners: vec![
+                ("submission", config.submitd.submission_listen.clone()),
+                ("submissions", config.submitd.submissions_listen.clone()),
+            ],
+            sockets: Vec::new(),
+            certificate: config.submitd.tls_certificate.clone(),
+            key: config.submitd.tls_key.clone(),
+        }
+    }
 }
 
 /// The supervisor's side of a running TLS daemon: hands it new certificates.
