@@ -212,6 +212,25 @@ pub struct DkimKey {
     pub expire_seconds: Option<u64>,
 }
 
+impl DkimKey {
+    /// Where the key is when `key_file` is not set:
+    /// `<submitd_dir>/dkim/<domain>.<selector>.pem`.
+    pub fn default_key_path(&self, submitd_dir: &std::path::Path) -> PathBuf {
+        submitd_dir.join("dkim").join(format!(
+            "{}.{}.pem",
+            self.domain.to_ascii_lowercase(),
+            self.selector
+        ))
+    }
+
+    /// The key file: `key_file`, else [`DkimKey::default_key_path`].
+    pub fn key_path(&self, submitd_dir: &std::path::Path) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| self.default_key_path(submitd_dir))
+    }
+}
+
 /// A DKIM signing algorithm.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mail_auth::common::crypto::{DkimKey as SigningKeyPair, Ed25519Key, RsaKey, Sha256};
 use mail_auth::common::headers::HeaderWriter as _;
@@ -59,22 +59,12 @@ impl std::fmt::Debug for DkimSigners {
     }
 }
 
-/// The default key file of a domain's selector.
-pub fn default_key_path(submitd_dir: &Path, domain: &str, selector: &str) -> PathBuf {
-    submitd_dir
-        .join("dkim")
-        .join(format!("{}.{}.pem", domain.to_ascii_lowercase(), selector))
-}
-
 impl DkimSigners {
     /// Reads the keys of `keys` (default paths under `submitd_dir/dkim`).
     pub fn load(keys: &[DkimKey], submitd_dir: &Path) -> Result<DkimSigners, String> {
         let mut by_domain: BTreeMap<String, Vec<Signer>> = BTreeMap::new();
         for key in keys {
-            let path = key
-                .key_file
-                .clone()
-                .unwrap_or_else(|| default_key_path(submitd_dir, &key.domain, &key.selector));
+            let path = key.key_path(submitd_dir);
             let pair = read_key(&path, key.algorithm)
                 .map_err(|e| format!("DKIM key {} for {}: {e}", key.selector, key.domain))?;
             let mut signer = DkimSigner::from_key(pair)

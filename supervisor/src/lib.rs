@@ -9,6 +9,7 @@ pub mod admin;
 pub mod cli;
 pub mod control;
 pub mod credentials;
+pub mod dkim;
 pub mod daemons;
 pub mod launch;
 pub mod localserve;

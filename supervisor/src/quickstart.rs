@@ -15,7 +15,8 @@ use std::os::unix::fs::{
 use std::path::Path;
 
 use anyhow::{Context as _, anyhow, bail};
-use postern_config::{Config, DEFAULT_CONFIG_PATH, GroupRef, UserRef};
+use postern_config::delivery::{DkimAlgorithm, DkimKey};
+use postern_config::{Config, DEFAULT_CONFIG_PATH, GroupRef, UserRef, resolve_identity};
 use postern_ipc::Secret;
 use postern_ipc::admin::AdminRequest;
 use postern_ipc::client::ClientError;
@@ -23,6 +24,8 @@ use postern_ipc::client::ClientError;
 use crate::admin::{Admin, connect_error};
 use crate::cli::QuickstartArgs;
 use crate::daemons::AUTHD;
+use crate::dkim::DkimRecord;
+use crate::launch::Identity;
 use crate::sockets::{READY_TIMEOUT, ReadySocket};
 use crate::supervision::{RestartPolicy, Startup, Supervision, wait_started};
 
@@ -245,7 +248,8 @@ fn set_hostname(path: &Path, hostname: &str) -> anyhow::Result<()> {
 /// The users and groups named in `config` that do not exist on this system.
 pub fn missing_users(config: &Config) -> Vec<String> {
     let authd = &config.authd;
-    let users = std::iter::once(&authd.user)
+    let users = [&authd.user, &config.imapd.user, &config.submitd.user]
+        .into_iter()
         .chain(&authd.imap_callers)
         .chain(&authd.submission_callers)
         .chain(&authd.web_callers)
@@ -353,6 +357,14 @@ pub fn run(config_path: &Path, args: &QuickstartArgs) -> anyhow::Result<()> {
         config.imapd.tls_key = tls_dir.join("key.pem");
         config.submitd.tls_certificate = config.imapd.tls_certificate.clone();
         config.submitd.tls_key = config.imapd.tls_key.clone();
+        // Outgoing mail from the domain is DKIM-signed; set_up makes the key.
+        config.submitd.delivery.dkim = vec![DkimKey {
+            domain: first.domain.clone(),
+            selector: crate::dkim::selector_for_year(current_year()),
+            algorithm: DkimAlgorithm::Ed25519,
+            key_file: None,
+            expire_seconds: None,
+        }];
         write_new_config(&config_path, &config)?;
         tracing::info!(config = %config_path.display(), "wrote the config");
         ConfigAction::Written
@@ -463,6 +475,13 @@ fn set_up(
         }
         started?;
     }
+    let dkim = {
+        let (uid, gid) = resolve_identity(&config.submitd.user, None)
+            .map_err(|e| anyhow!("submitd's user: {e}"))?;
+        fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+        crate::dkim::ensure_keys(&config, Identity { uid, gid })?
+    };
     let mut text = summary(
         &config_path,
         &config,
@@ -470,12 +489,22 @@ fn set_up(
         &password,
         action,
         already_running,
+        &dkim,
     );
     if certificate == CertificateState::MadeSelfSigned {
         text.push_str(&certificate_note(&config));
     }
     crate::output::emit(&text)?;
     Ok(())
+}
+
+/// This year (UTC), for the DKIM selector.
+fn current_year() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))
+        .unwrap_or(0);
+    crate::output::civil_from_days(now.div_euclid(86_400)).0
 }
 
 /// Whether quickstart found the TLS certificate or made one.
@@ -609,6 +638,7 @@ fn summary(
     password: &str,
     action: ConfigAction,
     already_running: bool,
+    dkim: &[DkimRecord],
 ) -> String {
     let config_shown = config_path.display();
     let domain = &first.domain;
@@ -638,7 +668,7 @@ fn summary(
         account = first.account,
         address = first.address,
     );
-    let records = [
+    let mut records = vec![
         (format!("{domain}."), "MX", format!("10 {host}.")),
         (format!("{host}."), "A", "192.0.2.1".to_string()),
         (format!("{host}."), "AAAA", "2001:db8::1".to_string()),
@@ -653,15 +683,27 @@ fn summary(
             format!("\"v=DMARC1; p=reject; rua=mailto:{}\"", first.address),
         ),
     ];
+    for record in dkim {
+        records.push((record.name.clone(), "TXT", format!("\"{}\"", record.value)));
+    }
     let width = records.iter().map(|r| r.0.len()).max().unwrap_or(0);
     for (name, kind, value) in &records {
         text.push_str(&format!("  {name:<width$}  {kind:<4}  {value}\n"));
     }
     text.push_str(&format!(
-        "\nAlso have the reverse DNS (PTR) of those addresses set to {host}.\n\
-         No DKIM record yet: postern signs outgoing mail once it has submission\n\
-         (postern-submitd), and prints the DKIM record then.\n\n"
+        "\nAlso have the reverse DNS (PTR) of those addresses set to {host}.\n"
     ));
+    if dkim.is_empty() {
+        text.push_str(
+            "No DKIM key is configured: add one under [submitd.delivery] dkim (see the\n\
+             example config) and run quickstart again with --existing-config for its record.\n\n",
+        );
+    } else {
+        text.push_str(
+            "submitd signs mail from these domains with DKIM; the TXT records above publish\n\
+             the keys (in the data directory's submitd/dkim, readable by submitd alone).\n\n",
+        );
+    }
     if already_running {
         text.push_str("authd was running already and has the account.");
         if action == ConfigAction::HostnameSet {
@@ -834,6 +876,10 @@ mod tests {
             "PASSWORDpassword",
             ConfigAction::Written,
             false,
+            &[DkimRecord {
+                name: "postern2026._domainkey.example.org.".into(),
+                value: "v=DKIM1; k=ed25519; p=KEY".into(),
+            }],
         );
         assert_eq!(text.matches("PASSWORDpassword").count(), 1);
         for needle in [
@@ -843,7 +889,8 @@ mod tests {
             "\"v=spf1 mx -all\"",
             "_dmarc.example.org.",
             "\"v=DMARC1; p=reject; rua=mailto:mjl@example.org\"",
-            "No DKIM record",
+            "postern2026._domainkey.example.org.  TXT   \"v=DKIM1; k=ed25519; p=KEY\"",
+            "submitd signs mail from these domains with DKIM",
             "systemctl enable --now postern-authd.socket postern-authd-admin.socket postern-authd.service",
             "postern serve --config /etc/postern/postern.toml",
         ] {

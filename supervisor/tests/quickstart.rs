@@ -297,6 +297,12 @@ async fn sets_up_a_server_whose_password_logs_in() {
             "web_callers = [\"postern-webd\"]",
             "web_callers = [64143]",
         );
+        edit(
+            &config,
+            "user = \"postern-imapd\"",
+            &format!("user = {IMAPD_UID}"),
+        );
+        edit(&config, "user = \"postern-submitd\"", "user = 64142");
         first_run(&["--existing-config"])
     } else {
         eprintln!("note: the postern system users exist here; quickstart ran through at once");
@@ -325,7 +331,8 @@ async fn sets_up_a_server_whose_password_logs_in() {
         "TXT   \"v=spf1 mx -all\"",
         "_dmarc.example.org.",
         "\"v=DMARC1; p=reject; rua=mailto:mjl@example.org\"",
-        "No DKIM record yet",
+        "._domainkey.example.org.",
+        "TXT   \"v=DKIM1; k=ed25519; p=",
         "systemctl enable --now postern-authd.socket postern-authd-admin.socket postern-authd.service",
         &format!("postern serve --config {config_arg}"),
     ] {
@@ -383,20 +390,25 @@ async fn sets_up_a_server_whose_password_logs_in() {
         "{stdout}"
     );
 
-    // The printed password logs in to the authd that `postern serve` runs (imapd on
-    // free ports, as a test uid unless its system user exists).
-    if nix::unistd::User::from_name("postern-imapd")
+    // The DKIM key submitd signs with: submitd's alone.
+    let year = stdout
+        .split("postern")
+        .find_map(|rest| {
+            rest.get(..4)
+                .filter(|y| y.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .expect("a DKIM selector in the summary");
+    let dkim_key = data.join(format!("submitd/dkim/example.org.postern{year}.pem"));
+    let meta = std::fs::metadata(&dkim_key).expect("DKIM key");
+    assert_eq!(meta.mode() & 0o777, 0o600);
+    let submitd_uid = nix::unistd::User::from_name("postern-submitd")
         .ok()
         .flatten()
-        .is_none()
-    {
-        edit(
-            &config,
-            "user = \"postern-imapd\"",
-            &format!("user = {IMAPD_UID}"),
-        );
-        edit(&config, "user = \"postern-submitd\"", "user = 64142");
-    }
+        .map_or(64142, |u| u.uid.as_raw());
+    assert_eq!(meta.uid(), submitd_uid);
+
+    // The printed password logs in to the authd that `postern serve` runs (imapd on
+    // free ports, as a test uid unless its system user exists).
     for port in ["[::]:143", "[::]:993", "[::]:587", "[::]:465"] {
         edit(&config, port, "127.0.0.1:0");
     }
