@@ -160,6 +160,11 @@ async fn messages() {
         &[
             ("append", "OK [[APPENDUID V 1] append done]"),
             ("append-missing", "NO [[TRYCREATE] no such mailbox]"),
+            (
+                "append-missing-before-continue",
+                "m0 NO [TRYCREATE] no such mailbox",
+            ),
+            ("noop-after-refusal", "m00 OK NOOP done"),
             ("multiappend", "m1 OK [APPENDUID V 2:3] append done"),
             ("append-empty-continue", "+ Ready for literal data"),
             ("append-empty", "m2 NO empty message, cancelling append"),

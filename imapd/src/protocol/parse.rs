@@ -105,6 +105,26 @@ pub fn parse_sasl_line(line: &[u8]) -> Result<SaslLine, ParseError> {
     }
 }
 
+/// The mailbox of an APPEND command from its text up to its first message literal
+/// ([`super::reader::CommandReader::command_so_far`]), or `None` when that text is not
+/// the start of an APPEND.
+pub fn append_mailbox(partial: &[u8], opts: ParseOptions) -> Option<Mailbox> {
+    let mut p = Parser {
+        s: partial,
+        pos: 0,
+        messages: &[],
+        next_message: 0,
+        opts,
+        tag: None,
+        unknown: false,
+    };
+    let tag = p.take_while(is_tag_char);
+    if tag.is_empty() || p.sp().is_err() || !p.eat_word("APPEND") || p.sp().is_err() {
+        return None;
+    }
+    p.mailbox().ok()
+}
+
 /// Whether a line read during IDLE is `DONE` (any case). Anything else ends the
 /// connection (mox §7.2).
 pub fn is_idle_done(line: &[u8]) -> bool {

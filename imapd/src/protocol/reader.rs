@@ -195,6 +195,13 @@ impl CommandReader {
         self.state == State::Closed
     }
 
+    /// The current command's text read so far (its line segments and literals, without
+    /// streamed message data): for a look at an APPEND's mailbox before its first
+    /// message literal is accepted.
+    pub fn command_so_far(&self) -> &[u8] {
+        &self.buf
+    }
+
     /// Refuse the synchronising APPEND literal just announced by
     /// [`Event::MessageStart`] (for example over quota): the queued
     /// [`Event::Continue`] is dropped and the command discarded; the caller answers the

@@ -66,6 +66,11 @@ impl AppendStaging {
     }
 
     /// A message literal starts: ends the previous one and starts staging this one.
+    /// Whether no message literal of the command has started yet.
+    pub(super) fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
     pub(super) fn start(&mut self) {
         let (tx, rx) = mpsc::channel(STAGING_QUEUE);
         self.current = Some(tx);

@@ -13,7 +13,7 @@ use super::connection::{End, Session};
 use super::mail_access::{MailError, blocking};
 use super::view::{MailboxView, ViewUpdate, compact_set};
 use crate::protocol::command::{Command, CommandBody};
-use crate::protocol::parse::{ParseOptions, parse_command};
+use crate::protocol::parse::{ParseOptions, append_mailbox, parse_command};
 use crate::protocol::reader::Event;
 use crate::protocol::response::{
     CONTINUE_LITERAL, Code, Data, EncodeOptions, FetchData, Response, StatusKind, StatusResponse,
@@ -219,7 +219,21 @@ impl Session {
         loop {
             match self.next_event(AUTHENTICATED_IDLE_TIMEOUT).await? {
                 Event::Continue { .. } => self.send_bytes(CONTINUE_LITERAL).await?,
-                Event::MessageStart { .. } => staging.start(),
+                Event::MessageStart { tag, sync, .. } => {
+                    // mox refuses an APPEND to a missing mailbox before the client sends
+                    // its first message, so no data is sent in vain.
+                    if sync
+                        && staging.is_empty()
+                        && let Some(refusal) = self.missing_append_target(st).await
+                        && self.reader.refuse_literal()
+                    {
+                        drop(staging);
+                        self.reply(&tag, refusal.kind, refusal.code, &refusal.text)
+                            .await?;
+                        return Ok(None);
+                    }
+                    staging.start();
+                }
                 Event::MessageData(chunk) => staging.data(chunk).await,
                 Event::Rejected(r) => {
                     drop(staging);
@@ -242,6 +256,23 @@ impl Session {
                     };
                 }
             }
+        }
+    }
+
+    /// For an APPEND about to get its first message literal: the refusal when its
+    /// mailbox does not exist (`NO [TRYCREATE]`), else `None`.
+    async fn missing_append_target(&self, st: &MailState) -> Option<Reply> {
+        let opts = ParseOptions {
+            utf8: st.enabled.utf8,
+        };
+        let mailbox = append_mailbox(self.reader.command_so_far(), opts)?;
+        let account = st.account.clone();
+        let name = mailbox.as_str().to_owned();
+        match blocking(move || account.mailbox(&name)).await {
+            Err(e @ MailError::Store(StoreError::NoSuchMailbox(_))) => {
+                Some(Reply::failure(&e, Code::TryCreate))
+            }
+            _ => None,
         }
     }
 

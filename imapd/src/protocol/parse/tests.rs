@@ -1102,3 +1102,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn append_mailbox_before_the_first_literal() {
+    let opts = ParseOptions::default();
+    let name = |partial: &[u8]| append_mailbox(partial, opts).map(|m| m.as_str().to_owned());
+    assert_eq!(
+        name(b"a1 APPEND Archive (\\Seen) ").as_deref(),
+        Some("Archive")
+    );
+    assert_eq!(name(b"a1 append inbox ").as_deref(), Some("INBOX"));
+    assert_eq!(
+        name(b"a1 APPEND \"Sent Items\" ").as_deref(),
+        Some("Sent Items")
+    );
+    assert_eq!(name(b"a1 APPEND {4}\r\nJunk ").as_deref(), Some("Junk"));
+    assert_eq!(name(b"a1 SEARCH TEXT "), None);
+    assert_eq!(name(b"APPEND x "), None);
+    assert_eq!(name(b""), None);
+}
