@@ -299,7 +299,9 @@ impl Session {
                 self.common_command(&tag, &body).await?;
                 return Ok(());
             }
-            CommandBody::Noop | CommandBody::Check => Reply::ok(&format!("{name} done")),
+            CommandBody::Noop | CommandBody::Check => {
+                Reply::ok(&format!("{} done", name.to_ascii_lowercase()))
+            }
             CommandBody::StartTls
             | CommandBody::Login { .. }
             | CommandBody::Authenticate { .. } => Reply::no(
