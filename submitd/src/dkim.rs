@@ -127,38 +127,6 @@ fn tidy_signature_folding(header: &str) -> String {
     header
 }
 
-/// Creates a new ed25519 signing key at `path` (PKCS#8 PEM, mode 0600, never
-/// overwriting a file) and returns the TXT record to publish at
-/// `<selector>._domainkey.<domain>`. (RSA keys: `openssl genpkey -algorithm RSA
-/// -pkeyopt rsa_keygen_bits:2048`.)
-pub fn generate_ed25519_key(path: &Path) -> Result<String, String> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let pkcs8 = Ed25519Key::generate_pkcs8().map_err(|e| format!("generating a key: {e}"))?;
-    let key = Ed25519Key::from_pkcs8_der(&pkcs8).map_err(|e| format!("generated key: {e}"))?;
-    let b64 = |bytes: &[u8]| {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    };
-    let body = b64(&pkcs8);
-    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
-    for line in body.as_bytes().chunks(64) {
-        pem.push_str(&String::from_utf8_lossy(line));
-        pem.push('\n');
-    }
-    pem.push_str("-----END PRIVATE KEY-----\n");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    file.write_all(pem.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(format!("v=DKIM1; k=ed25519; p={}", b64(&key.public_key())))
-}
-
 fn read_key(path: &Path, algorithm: DkimAlgorithm) -> Result<SigningKeyPair, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if meta.len() > MAX_KEY_FILE {
@@ -303,17 +271,13 @@ mod tests {
     }
 
     #[test]
+    /// A key as `postern dkim keygen` and `postern quickstart` make it (rcgen, PKCS#8).
     fn a_generated_ed25519_key_signs() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k.pem");
-        let record = generate_ed25519_key(&path).unwrap();
-        assert!(record.starts_with("v=DKIM1; k=ed25519; p="), "{record}");
-        assert!(
-            generate_ed25519_key(&path).is_err(),
-            "an existing key was overwritten"
-        );
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        std::fs::write(&path, pair.serialize_pem()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let keys = vec![DkimKey {
             domain: "Example.org".into(),
             selector: "s1".into(),

@@ -231,6 +231,7 @@ impl Prepared {
             },
             Command::Localserve(_)
             | Command::Quickstart(_)
+            | Command::Dkim(_)
             | Command::Serve
             | Command::Sendmail { .. }
             | Command::Status { .. } => {

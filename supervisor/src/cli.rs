@@ -41,6 +41,9 @@ pub enum Command {
     Ratelimit(RateLimitCommand),
     /// Run postern as the current user for trying it and testing mail clients.
     Localserve(LocalserveArgs),
+    /// Make a DKIM signing key for a mail domain (for submitd) and print its DNS record.
+    #[command(subcommand)]
+    Dkim(DkimCommand),
     /// Set up a new server (as root): write a config, create the first account with a
     /// generated password, print the DNS records to add and how to start.
     Quickstart(QuickstartArgs),
@@ -282,4 +285,19 @@ mod tests {
             .expect("parses");
         assert_eq!(cli.config, Some(PathBuf::from("/x.toml")));
     }
+}
+
+/// `postern dkim …`
+#[derive(Debug, Subcommand)]
+pub enum DkimCommand {
+    /// Make an Ed25519 key for DOMAIN in submitd's data directory (readable by submitd
+    /// alone), then print the DNS TXT record to publish and the config entry that makes
+    /// submitd sign with it. An existing key is kept and its record printed.
+    Keygen {
+        /// The mail domain (`d=`), e.g. example.org.
+        domain: String,
+        /// The selector (`s=`) [default: postern and the year].
+        #[arg(long)]
+        selector: Option<String>,
+    },
 }

@@ -105,6 +105,74 @@ fn give(path: &Path, owner: Identity) -> anyhow::Result<()> {
     .with_context(|| format!("cannot give {} to submitd's user", path.display()))
 }
 
+/// `postern dkim keygen`: makes (or keeps) the Ed25519 key of `domain` with `selector`
+/// (default: `postern` and the year), owned by submitd's user, and returns what to do
+/// next: the TXT record and, unless the config has it already, the config entry.
+pub fn keygen(config: &Config, domain: &str, selector: Option<&str>) -> anyhow::Result<String> {
+    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    if domain.is_empty() || !domain.contains('.') {
+        bail!("{domain:?} is not a mail domain");
+    }
+    let selector = match selector {
+        Some(s) => s.to_string(),
+        None => selector_for_year(crate::output::civil_from_days(now_days()).0),
+    };
+    if selector.is_empty()
+        || !selector
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        bail!("{selector:?} is not a DKIM selector (letters, digits, - and .)");
+    }
+    let (uid, gid) = postern_config::resolve_identity(&config.submitd.user, None)
+        .map_err(|e| anyhow::anyhow!("submitd's user: {e}"))?;
+    let key = config
+        .submitd
+        .delivery
+        .dkim
+        .iter()
+        .find(|k| k.domain.eq_ignore_ascii_case(&domain) && k.selector == selector)
+        .cloned();
+    let configured = key.is_some();
+    let key = key.unwrap_or(DkimKey {
+        domain: domain.clone(),
+        selector: selector.clone(),
+        algorithm: DkimAlgorithm::Ed25519,
+        key_file: None,
+        expire_seconds: None,
+    });
+    if key.algorithm != DkimAlgorithm::Ed25519 {
+        bail!(
+            "the configured key of {domain} with selector {selector} is not Ed25519; make RSA keys with openssl"
+        );
+    }
+    let mut single = config.clone();
+    single.submitd.delivery.dkim = vec![key.clone()];
+    let record = ensure_keys(&single, Identity { uid, gid })?
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("no key was made"))?;
+    let mut text = format!(
+        "DKIM key for {domain}, selector {selector}: {}\n\nPublish this DNS record:\n  {}  TXT  \"{}\"\n",
+        key.key_path(&config.submitd_dir()).display(),
+        record.name,
+        record.value
+    );
+    if !configured {
+        text.push_str(&format!(
+            "\nThen add this key to dkim in [submitd.delivery] of the config and restart\nsubmitd:\n  dkim = [{{ domain = \"{domain}\", selector = \"{selector}\", algorithm = \"ed25519\" }}]\n"
+        ));
+    }
+    Ok(text)
+}
+
+fn now_days() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))
+        .unwrap_or(0);
+    now.div_euclid(86_400)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +207,26 @@ mod tests {
         );
         // A second run keeps the key.
         assert_eq!(ensure_keys(&config, me).unwrap(), first);
+    }
+
+    #[test]
+    fn keygen_prints_the_record_and_the_config_entry() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut config = Config::new("mail.example.org", tmp.path(), &tmp.path().join("run"));
+        config.submitd.user = postern_config::UserRef::Uid(nix::unistd::getuid().as_raw());
+        let text = keygen(&config, "Example.NET.", Some("s1")).unwrap();
+        assert!(
+            text.contains("s1._domainkey.example.net.  TXT  \"v=DKIM1; k=ed25519; p="),
+            "{text}"
+        );
+        assert!(
+            text.contains("dkim = [{ domain = \"example.net\", selector = \"s1\""),
+            "{text}"
+        );
+        assert!(tmp.path().join("submitd/dkim/example.net.s1.pem").exists());
+        // Run again: the same key.
+        assert_eq!(keygen(&config, "example.net", Some("s1")).unwrap(), text);
+        assert!(keygen(&config, "localhost", None).is_err());
+        assert!(keygen(&config, "example.net", Some("bad selector")).is_err());
     }
 }

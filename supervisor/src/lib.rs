@@ -42,6 +42,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             quickstart::run(&Config::path_from(cli.config.as_deref()), &args)
         }
         Command::Sendmail { args } => sendmail::run(&args),
+        Command::Dkim(cli::DkimCommand::Keygen { domain, selector }) => {
+            let config = Config::load(&Config::path_from(cli.config.as_deref()))?;
+            let text = dkim::keygen(&config, &domain, selector.as_deref())?;
+            Ok(output::emit(&text)?)
+        }
         Command::Serve => {
             init_logging();
             serve::run(&Config::path_from(cli.config.as_deref()))
