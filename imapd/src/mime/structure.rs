@@ -192,28 +192,51 @@ fn field_string(fields: &[Field], name: &str) -> Option<String> {
     field(fields, name).map(text)
 }
 
+/// Where a left-to-right scan of a header value stands with respect to a quoted
+/// string (RFC 5322 `quoted-string`, with `\` escapes).
+#[derive(Default)]
+struct QuotedString {
+    inside: bool,
+    escaped: bool,
+}
+
+impl QuotedString {
+    /// A `"` outside a quoted string was seen: one starts.
+    fn open(&mut self) {
+        self.inside = true;
+    }
+
+    /// Whether `c` belongs to the quoted string the scan is in (its closing quote
+    /// included); false outside one.
+    fn take(&mut self, c: char) -> bool {
+        if !self.inside {
+            return false;
+        }
+        if self.escaped {
+            self.escaped = false;
+        } else if c == '\\' {
+            self.escaped = true;
+        } else if c == '"' {
+            self.inside = false;
+        }
+        true
+    }
+}
+
 /// Split `v` at top-level `;` (outside quotes and comments).
 fn split_params(v: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
-    let mut quoted = false;
-    let mut escaped = false;
+    let mut quote = QuotedString::default();
     let mut comment = 0usize;
     for c in v.chars() {
-        if quoted {
+        if quote.take(c) {
             cur.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                quoted = false;
-            }
             continue;
         }
         match c {
             '"' if comment == 0 => {
-                quoted = true;
+                quote.open();
                 cur.push(c);
             }
             '(' => comment += 1,
@@ -542,18 +565,11 @@ fn envelope(raw: &[u8], node: &Node) -> Envelope {
 pub(crate) fn addresses(v: &str) -> Vec<Address> {
     let mut out = Vec::new();
     let mut cur = String::new();
-    let (mut quoted, mut escaped, mut comment, mut angle, mut group) =
-        (false, false, 0usize, false, false);
+    let mut quote = QuotedString::default();
+    let (mut comment, mut angle, mut group) = (0usize, false, false);
     for c in v.chars() {
-        if quoted {
+        if quote.take(c) {
             cur.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                quoted = false;
-            }
             continue;
         }
         if comment > 0 {
@@ -567,7 +583,7 @@ pub(crate) fn addresses(v: &str) -> Vec<Address> {
         }
         match c {
             '"' => {
-                quoted = true;
+                quote.open();
                 cur.push(c);
             }
             '(' => {
@@ -609,17 +625,11 @@ pub(crate) fn addresses(v: &str) -> Vec<Address> {
 
 fn strip_comments(s: &str) -> String {
     let mut out = String::new();
-    let (mut quoted, mut escaped, mut comment) = (false, false, 0usize);
+    let mut quote = QuotedString::default();
+    let mut comment = 0usize;
     for c in s.chars() {
-        if quoted {
+        if quote.take(c) {
             out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                quoted = false;
-            }
         } else if comment > 0 {
             match c {
                 '(' => comment += 1,
@@ -630,7 +640,7 @@ fn strip_comments(s: &str) -> String {
             comment = 1;
         } else {
             if c == '"' {
-                quoted = true;
+                quote.open();
             }
             out.push(c);
         }
