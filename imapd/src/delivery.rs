@@ -355,6 +355,11 @@ async fn serve_connection(conn: SeqpacketConnection, service: &DeliveryService) 
                     return;
                 }
             }
+            other => {
+                let what = format!("{other:?} is not served yet");
+                refuse(&conn, StoreRefusal::Misuse(what)).await;
+                return;
+            }
         }
     }
 }

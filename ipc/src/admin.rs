@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::types::{AccountSummary, LoginAttempt, RateLimitBlock, Secret, TlsPublicKeyInfo};
+use crate::web::{IssuedTicket, MailPurpose};
 
 /// Version of this vocabulary, exchanged in the first frame.
 pub const ADMIN_PROTOCOL_VERSION: u32 = 1;
@@ -100,6 +101,45 @@ pub enum AdminRequest {
         /// The address whose counters go, or all.
         address: Option<IpAddr>,
     },
+    /// Set the admin password of the admin web pages (authd keeps only its verifier);
+    /// every admin web session ends. Admin socket only: refused through the web.
+    AdminPasswordSet {
+        /// The new password as typed.
+        password: Secret<String>,
+    },
+    /// A mail-access ticket for any account (for `postern import` / `postern export`,
+    /// and for the admin pages through [`crate::auth::AuthRequest::Admin`]), issued to
+    /// the caller's uid.
+    MailTicket {
+        /// The account.
+        account: String,
+        /// Import or export.
+        purpose: MailPurpose,
+    },
+}
+
+impl AdminRequest {
+    /// Whether the request changes state (through the web: needs the CSRF token).
+    pub fn changes_state(&self) -> bool {
+        match self {
+            AdminRequest::Hello { .. }
+            | AdminRequest::AccountList
+            | AdminRequest::TlsPublicKeyList { .. }
+            | AdminRequest::LoginAttempts { .. }
+            | AdminRequest::RateLimitList => false,
+            AdminRequest::AccountAdd { .. }
+            | AdminRequest::AccountRemove { .. }
+            | AdminRequest::AccountSetPassword { .. }
+            | AdminRequest::AccountSetDisabled { .. }
+            | AdminRequest::AddressAdd { .. }
+            | AdminRequest::AddressRemove { .. }
+            | AdminRequest::TlsPublicKeyAdd { .. }
+            | AdminRequest::TlsPublicKeyRemove { .. }
+            | AdminRequest::RateLimitClear { .. }
+            | AdminRequest::AdminPasswordSet { .. }
+            | AdminRequest::MailTicket { .. } => true,
+        }
+    }
 }
 
 /// authd's answer on the admin socket.
@@ -124,4 +164,6 @@ pub enum AdminResponse {
     RateLimits(Vec<RateLimitBlock>),
     /// The request failed; the message is for the admin.
     Error(String),
+    /// Answer to [`AdminRequest::MailTicket`].
+    MailTicket(IssuedTicket),
 }

@@ -7,15 +7,20 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::admin::{AdminRequest, AdminResponse};
 use crate::types::{AuthFailure, ConnectionInfo, Mechanism, Secret, Verdict};
+use crate::web::{
+    AccountRequest, AccountResponse, AdminSession, IssuedTicket, MailPurpose, WebAuth, WebRefusal,
+};
 
 /// Version of this vocabulary, exchanged in the first frame.
 pub const AUTH_PROTOCOL_VERSION: u32 = 1;
 
 /// Largest frame a protocol daemon may send to authd.
 pub const MAX_AUTH_REQUEST_FRAME: usize = 64 * 1024;
-/// Largest frame authd sends back on the auth socket.
-pub const MAX_AUTH_RESPONSE_FRAME: usize = 64 * 1024;
+/// Largest frame authd sends back on the auth socket (an admin page's full login
+/// history is the largest answer; the same bound as the admin socket's).
+pub const MAX_AUTH_RESPONSE_FRAME: usize = crate::admin::MAX_ADMIN_RESPONSE_FRAME;
 
 /// A request on the auth socket. Variants are only ever appended (bincode encodes the
 /// variant index).
@@ -83,6 +88,70 @@ pub enum AuthRequest {
         /// The removed account.
         account: String,
     },
+    /// An account page asks about its own account (webd); answered with
+    /// [`AuthResponse::Account`] or [`AuthResponse::WebRefused`].
+    Account {
+        /// The account session.
+        auth: WebAuth,
+        /// What it asks.
+        request: AccountRequest,
+    },
+    /// A login to the admin pages with the admin password (webd); on success a new
+    /// admin session ([`AuthResponse::AdminSession`] with both tokens). Counts in the
+    /// login history (account `-`, mechanism `web-admin-password`) and the limiter.
+    AdminLogin {
+        /// The admin password as typed.
+        password: Secret<String>,
+        /// Facts about the HTTP connection.
+        connection: ConnectionInfo,
+    },
+    /// Check an admin session (and its CSRF token when given); answered with
+    /// [`AuthResponse::AdminSession`] without tokens or [`AuthResponse::WebRefused`].
+    AdminSessionCheck {
+        /// The admin session.
+        auth: WebAuth,
+    },
+    /// End an admin session; [`AuthResponse::Done`] also when there was none.
+    AdminLogout {
+        /// Session token from the cookie.
+        token: Secret<String>,
+    },
+    /// An admin page's request (webd), answered by the same handlers as the admin
+    /// socket ([`AuthResponse::Admin`]), or [`AuthResponse::WebRefused`]. Needs an admin
+    /// session, and its CSRF token for every request that changes state.
+    Admin {
+        /// The admin session.
+        auth: WebAuth,
+        /// The admin request ([`AdminRequest::Hello`] and
+        /// [`AdminRequest::AdminPasswordSet`] are refused here).
+        request: AdminRequest,
+    },
+    /// A mail-access ticket (DESIGN.md invariant 8), answered with
+    /// [`AuthResponse::MailTicket`] or [`AuthResponse::WebRefused`]. Needs the CSRF
+    /// token. An account session gets tickets for its own account only, an admin
+    /// session for any account.
+    MailTicket {
+        /// The account or admin session.
+        auth: WebAuth,
+        /// Import or export.
+        purpose: MailPurpose,
+        /// The account; `None` for the account session's own (required for an admin
+        /// session).
+        account: Option<String>,
+    },
+    /// imapd redeems a ticket presented on its store socket (only imapd's uid may):
+    /// [`AuthResponse::TicketRedeemed`] once, for the purpose and the caller it was
+    /// issued for, within its lifetime; otherwise [`AuthResponse::Error`] with
+    /// [`RequestError::NotPermitted`]. A redeemed or refused ticket is gone.
+    RedeemMailTicket {
+        /// The ticket as presented.
+        ticket: Secret<String>,
+        /// What the store socket is asked to do with it.
+        purpose: MailPurpose,
+        /// The uid of the process that presented it on the store socket
+        /// (`SO_PEERCRED`); must be the uid the ticket was issued to.
+        caller_uid: u32,
+    },
 }
 
 /// authd's answer on the auth socket.
@@ -107,6 +176,21 @@ pub enum AuthResponse {
     Done,
     /// The request was refused or failed as a whole.
     Error(RequestError),
+    /// Answer to [`AuthRequest::Account`].
+    Account(AccountResponse),
+    /// A new (with tokens) or checked (without) admin session.
+    AdminSession(AdminSession),
+    /// Answer to [`AuthRequest::Admin`]: what the admin socket would answer.
+    Admin(AdminResponse),
+    /// Answer to [`AuthRequest::MailTicket`].
+    MailTicket(IssuedTicket),
+    /// Answer to [`AuthRequest::RedeemMailTicket`]: the ticket opens this account.
+    TicketRedeemed {
+        /// The account the ticket was issued for.
+        account: String,
+    },
+    /// A web request was refused as a whole (session, CSRF, permission, rate limit).
+    WebRefused(WebRefusal),
 }
 
 /// One step of a SASL exchange as seen by the protocol daemon, which relays it.

@@ -19,6 +19,7 @@ pub mod seqpacket;
 pub mod store;
 pub mod store_client;
 pub mod types;
+pub mod web;
 
 pub use frame::{FrameCodec, FrameError};
 pub use types::*;

@@ -19,11 +19,36 @@
 //!    once the message and its index entry are durable (DESIGN.md invariant 7), else
 //!    [`StoreResponse::Failed`].
 //!
+//!
+//! Import (webd's upload, `postern import`), opened with a mail-access ticket
+//! ([`crate::web`]; imapd redeems it with authd before anything else):
+//!
+//! 1. [`StoreRequest::ImportBegin`] → [`StoreResponse::ImportStarted`] (the account the
+//!    ticket opens), or [`StoreResponse::Refused`] and the connection closes.
+//! 2. Any number of [`StoreRequest::ImportMailbox`] (→
+//!    [`StoreResponse::ImportMailboxAccepted`]) and [`StoreRequest::ImportMessage`]
+//!    (one fd, as for `Deliver`; → [`StoreResponse::ImportAccepted`], or
+//!    [`StoreResponse::Failed`] for this one message: permanent failures are problems
+//!    of the message, the import goes on). Nothing is visible to IMAP yet.
+//! 3. [`StoreRequest::ImportCommit`] → [`StoreResponse::ImportCommitted`] once every
+//!    message, the new mailboxes (created and subscribed) and their index entries are
+//!    durable, all in one transaction; or [`StoreRequest::ImportAbort`] →
+//!    [`StoreResponse::ImportAborted`]. A connection that closes (or an imapd that
+//!    dies) before the commit answer leaves the store exactly as before.
+//!
+//! Export (webd's download, `postern export`), opened with a ticket in the same way:
+//! [`StoreRequest::ExportBegin`] → [`StoreResponse::ExportStarted`]; then pages of
+//! [`StoreRequest::ExportMailboxes`] and [`StoreRequest::ExportMessages`], and
+//! [`StoreRequest::ExportOpen`] → [`StoreResponse::MessageOpened`] carrying the message
+//! file as one fd opened read-only. One import or export per connection at a time.
+//!
 //! A datagram that does not decode, is too large, or carries the wrong number of fds
 //! gets [`StoreResponse::Refused`] (when possible) and closes that one connection.
 #![forbid(unsafe_code)]
 
 use serde::{Deserialize, Serialize};
+
+use crate::types::Secret;
 
 /// Version of this vocabulary, exchanged in the first datagram.
 pub const STORE_PROTOCOL_VERSION: u32 = 1;
@@ -48,6 +73,61 @@ pub enum StoreRequest {
     },
     /// Store one message; the datagram carries the message file as its one fd.
     Deliver(Delivery),
+    /// Open an import into the account a mail-access ticket names. Carries no fd.
+    ImportBegin {
+        /// The ticket from authd (purpose import).
+        ticket: Secret<String>,
+    },
+    /// Create (and subscribe) a mailbox at the commit, also when no message goes into
+    /// it; an existing mailbox is kept. Carries no fd.
+    ImportMailbox {
+        /// The mailbox name, `/`-separated.
+        mailbox: String,
+    },
+    /// One message of the running import; the datagram carries its file as its one fd.
+    ImportMessage(ImportedMessage),
+    /// Make the running import visible, all or nothing. Carries no fd.
+    ImportCommit,
+    /// Drop the running import: nothing of it stays. Carries no fd.
+    ImportAbort,
+    /// Open an export of the account a mail-access ticket names. Carries no fd.
+    ExportBegin {
+        /// The ticket from authd (purpose export).
+        ticket: Secret<String>,
+    },
+    /// A page of the account's mailboxes, in name order. Carries no fd.
+    ExportMailboxes {
+        /// Index of the first mailbox of the page ([`MailboxPage::next`]).
+        start: u32,
+    },
+    /// A page of a mailbox's messages, in UID order. Carries no fd.
+    ExportMessages {
+        /// The mailbox name.
+        mailbox: String,
+        /// Only messages with a greater UID (0 for the first page).
+        after_uid: u32,
+    },
+    /// One message's file, answered with an fd opened read-only. Carries no fd.
+    ExportOpen {
+        /// The mailbox name.
+        mailbox: String,
+        /// The message's UID.
+        uid: u32,
+    },
+}
+
+/// One message of an import. The message itself is the fd of the datagram.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ImportedMessage {
+    /// The mailbox, `/`-separated (`Inbox` for the inbox); created at the commit when
+    /// missing.
+    pub mailbox: String,
+    /// System flags to set.
+    pub flags: Vec<SystemFlag>,
+    /// Keywords to set (IMAP atoms; stored lowercased).
+    pub keywords: Vec<String>,
+    /// The message's received time (IMAP INTERNALDATE), unix seconds.
+    pub received: i64,
 }
 
 /// Where and how to store a message. The message itself is the fd of the datagram.
@@ -81,6 +161,17 @@ pub enum SystemFlag {
     Draft,
 }
 
+impl SystemFlag {
+    /// Every system flag, in a fixed order.
+    pub const ALL: [SystemFlag; 5] = [
+        SystemFlag::Seen,
+        SystemFlag::Answered,
+        SystemFlag::Flagged,
+        SystemFlag::Deleted,
+        SystemFlag::Draft,
+    ];
+}
+
 /// imapd's answer on the store socket.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum StoreResponse {
@@ -95,6 +186,111 @@ pub enum StoreResponse {
     Failed(DeliveryFailure),
     /// The connection is refused or misused; imapd closes it after this answer.
     Refused(StoreRefusal),
+    /// Answer to [`StoreRequest::ImportBegin`]: the import into this account runs.
+    ImportStarted {
+        /// The account the ticket opened.
+        account: String,
+    },
+    /// Answer to [`StoreRequest::ImportMailbox`].
+    ImportMailboxAccepted {
+        /// The mailbox name as it will be stored.
+        mailbox: String,
+    },
+    /// Answer to [`StoreRequest::ImportMessage`]: the message is part of the import
+    /// (read and written; visible only after the commit).
+    ImportAccepted {
+        /// The message's size in bytes, as imapd read it.
+        size: u64,
+    },
+    /// Answer to [`StoreRequest::ImportCommit`]: everything is durable and visible.
+    ImportCommitted(ImportSummary),
+    /// Answer to [`StoreRequest::ImportAbort`]: nothing of the import stays.
+    ImportAborted,
+    /// Answer to [`StoreRequest::ExportBegin`]: the export of this account runs.
+    ExportStarted {
+        /// The account the ticket opened.
+        account: String,
+    },
+    /// Answer to [`StoreRequest::ExportMailboxes`].
+    Mailboxes(MailboxPage),
+    /// Answer to [`StoreRequest::ExportMessages`].
+    Messages(MessagePage),
+    /// Answer to [`StoreRequest::ExportOpen`]; the datagram carries the message file as
+    /// its one fd, opened read-only.
+    MessageOpened {
+        /// The message's size in bytes.
+        size: u64,
+    },
+}
+
+/// What a committed import added.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// Messages added.
+    pub messages: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Per mailbox touched, in name order.
+    pub mailboxes: Vec<ImportedMailbox>,
+}
+
+/// One mailbox of a committed import.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ImportedMailbox {
+    /// The mailbox name as stored.
+    pub mailbox: String,
+    /// Messages added to it.
+    pub messages: u64,
+    /// Whether the import created it.
+    pub created: bool,
+}
+
+/// A page of an account's mailboxes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MailboxPage {
+    /// The mailboxes, in name order.
+    pub mailboxes: Vec<MailboxListing>,
+    /// The `start` of the next page; `None` when this was the last.
+    pub next: Option<u32>,
+}
+
+/// One mailbox of an export.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MailboxListing {
+    /// The full name, `/`-separated.
+    pub name: String,
+    /// UIDVALIDITY.
+    pub uidvalidity: u32,
+    /// Number of messages.
+    pub messages: u64,
+    /// Sum of their sizes.
+    pub size: u64,
+    /// Whether the mailbox is subscribed.
+    pub subscribed: bool,
+}
+
+/// A page of a mailbox's messages.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MessagePage {
+    /// The messages, in UID order.
+    pub messages: Vec<MessageListing>,
+    /// Whether messages with greater UIDs follow (ask again after the last UID).
+    pub more: bool,
+}
+
+/// One message of an export.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MessageListing {
+    /// The UID.
+    pub uid: u32,
+    /// Its system flags.
+    pub flags: Vec<SystemFlag>,
+    /// Its keywords (lowercased).
+    pub keywords: Vec<String>,
+    /// INTERNALDATE, unix seconds.
+    pub received: i64,
+    /// Size in bytes.
+    pub size: u64,
 }
 
 /// Where a delivered message now is.

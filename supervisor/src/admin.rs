@@ -115,6 +115,7 @@ fn unexpected(response: &AdminResponse) -> anyhow::Error {
         AdminResponse::LoginAttempts(_) => "LoginAttempts",
         AdminResponse::RateLimits(_) => "RateLimits",
         AdminResponse::Error(_) => "Error",
+        AdminResponse::MailTicket(_) => "MailTicket",
     };
     anyhow!(
         "authd gave an unexpected answer ({kind}); are postern and postern-authd the same version?"

@@ -189,5 +189,8 @@ async fn run(shared: &Shared, request: AdminRequest) -> Result<AdminResponse, St
             tracing::info!(?address, "rate limit blocks lifted");
             Ok(AdminResponse::Done)
         }
+        AdminRequest::AdminPasswordSet { .. } | AdminRequest::MailTicket { .. } => {
+            Err("this authd does not serve this request yet".into())
+        }
     }
 }

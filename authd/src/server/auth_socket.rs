@@ -237,6 +237,15 @@ impl Session {
                     Err(e) => AuthResponse::Error(RequestError::Temporary(e.to_string())),
                 }
             }
+            AuthRequest::Account { .. }
+            | AuthRequest::AdminLogin { .. }
+            | AuthRequest::AdminSessionCheck { .. }
+            | AuthRequest::AdminLogout { .. }
+            | AuthRequest::Admin { .. }
+            | AuthRequest::MailTicket { .. }
+            | AuthRequest::RedeemMailTicket { .. } => {
+                misuse("this authd does not serve this request yet")
+            }
         }
     }
 
