@@ -288,6 +288,12 @@ pub struct RateLimitConfig {
     pub per_minute: [u32; 3],
     /// Failures per day allowed for the three prefix levels.
     pub per_day: [u32; 3],
+    /// Failures per minute allowed against one account (or one unknown login name),
+    /// from all addresses together that never logged in to it.
+    pub account_per_minute: u32,
+    /// Failures per day allowed against one account (or one unknown login name), from
+    /// all addresses together that never logged in to it.
+    pub account_per_day: u32,
     /// Networks never limited, as `address/prefix` or a bare address.
     pub trusted_networks: Vec<String>,
 }
@@ -297,6 +303,8 @@ impl Default for RateLimitConfig {
         RateLimitConfig {
             per_minute: [10, 30, 90],
             per_day: [50, 150, 450],
+            account_per_minute: 20,
+            account_per_day: 100,
             trusted_networks: Vec::new(),
         }
     }

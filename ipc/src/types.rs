@@ -393,10 +393,13 @@ pub struct AccountSummary {
     pub created: i64,
 }
 
-/// A network address or prefix that the brute-force limiter currently refuses.
+/// A network address or prefix, or an account, that the brute-force limiter currently
+/// refuses.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RateLimitBlock {
-    /// The address or prefix, e.g. `192.0.2.7/32` or `2001:db8::/48`.
+    /// The address or prefix, e.g. `192.0.2.7/32` or `2001:db8::/48`; or
+    /// `account NAME` (guesses against that account) or `login name "NAME"` (a name
+    /// that is no account's).
     pub network: String,
     /// `minute` or `day`.
     pub window: String,

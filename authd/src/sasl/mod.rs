@@ -19,6 +19,7 @@ use crate::password::{
     PasswordVerifiers, SCRAM_ITERATIONS, SCRAM_SALT_LEN, ScramHash, ScramVerifier,
     prepare_password, random_bytes,
 };
+use crate::ratelimit::LoginTarget;
 use scram::{ChannelBindingFlag, ScramSyntaxError};
 
 /// An account as the SASL mechanisms see it.
@@ -38,6 +39,12 @@ pub trait Credentials {
     fn account_by_address(&self, address: &str) -> Option<LoginAccount<'_>>;
     /// The account and login address of a registered TLS public key.
     fn tls_key(&self, fingerprint: &KeyFingerprint) -> Option<(LoginAccount<'_>, &str)>;
+    /// Whether password guesses against `target` are refused now (the limiter's view
+    /// of this client); the exchange then ends as rate limited without looking at the
+    /// password.
+    fn guessing_limited(&self, _target: &LoginTarget) -> bool {
+        false
+    }
 }
 
 /// Server-wide facts the mechanisms need.
@@ -226,6 +233,28 @@ fn bad_credentials(login_name: &str, target: Option<&Target>) -> Outcome {
             LoginResult::UnknownUser
         },
     )
+}
+
+/// The end of an exchange whose target gets no more guesses for now.
+fn rate_limited(login_name: &str, target: Option<&Target>) -> Outcome {
+    Outcome::failure(
+        login_name,
+        target.map(|t| t.account.as_str()),
+        AuthFailure::RateLimited,
+        LoginResult::RateLimited,
+    )
+}
+
+/// Whether guesses for `login_name` (resolved to `target`) are refused now.
+fn guessing_limited(
+    credentials: &dyn Credentials,
+    login_name: &str,
+    target: Option<&Target>,
+) -> bool {
+    credentials.guessing_limited(&LoginTarget::of(
+        target.map(|t| t.account.as_str()),
+        login_name,
+    ))
 }
 
 fn utf8(bytes: &[u8]) -> Option<&str> {
@@ -476,6 +505,9 @@ impl SaslExchange {
             .and_then(|(_, account)| account.verifiers)
             .map(|v| v.argon2id.clone());
         let target = found.map(|(address, account)| target_of(address, &account));
+        if guessing_limited(credentials, &login_name, target.as_ref()) {
+            return Progress::Done(rate_limited(&login_name, target.as_ref()));
+        }
         let check = PasswordCheck {
             account: target.as_ref().map(|t| t.account.clone()),
             phc,
@@ -517,6 +549,9 @@ impl SaslExchange {
             .and_then(|v| v.cram_md5.digest(challenge.as_bytes()))
             .map(|d| d.iter().map(|b| format!("{b:02x}")).collect::<String>());
         let target = found.map(|(address, account)| target_of(address, &account));
+        if guessing_limited(credentials, &username, target.as_ref()) {
+            return rate_limited(&username, target.as_ref());
+        }
         match (expected, &target) {
             (Some(expected), Some(target))
                 if bool::from(expected.as_bytes().ct_eq(digest.as_bytes())) =>
@@ -609,6 +644,9 @@ impl SaslExchange {
             .map(|v| v.scram(hash).clone())
             .unwrap_or_else(|| self.fake_scram_verifier(hash, &login_name));
         let target = found.map(|(address, account)| target_of(address, &account));
+        if guessing_limited(credentials, &login_name, target.as_ref()) {
+            return Progress::Done(rate_limited(&login_name, target.as_ref()));
+        }
         let nonce = scram::combined_nonce(&first.nonce, &random_bytes(scram::SERVER_NONCE_BYTES));
         let server_first = scram::server_first(&nonce, &verifier.salt, verifier.iterations);
         self.state = State::ScramFinal(Box::new(ScramPending {

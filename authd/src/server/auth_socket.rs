@@ -23,6 +23,7 @@ use tokio_util::codec::Framed;
 use super::{Shared, unix_now};
 use crate::names::canonical_address;
 use crate::password::{prepare_password, random_bytes};
+use crate::ratelimit::LoginTarget;
 use crate::sasl::{Credentials as _, Outcome, Progress, SaslExchange};
 
 /// Random bytes in a web session token and a CSRF token.
@@ -143,11 +144,14 @@ impl Session {
                     return AuthResponse::Sasl(SaslReply::Failure(AuthFailure::RateLimited));
                 }
                 let snapshot = self.shared.snapshot();
+                let credentials = self
+                    .shared
+                    .attempt_credentials(&snapshot, connection.remote_ip);
                 let (sasl, progress) = SaslExchange::start(
                     mechanism,
                     &connection,
                     initial_response.as_ref().map(|r| r.0.as_slice()),
-                    &*snapshot,
+                    &credentials,
                     &self.shared.context,
                 );
                 self.exchange = Some(Exchange { sasl, connection });
@@ -158,7 +162,10 @@ impl Session {
                     return misuse("no SASL exchange is running");
                 };
                 let snapshot = self.shared.snapshot();
-                let progress = exchange.sasl.step(&response.0, &*snapshot);
+                let credentials = self
+                    .shared
+                    .attempt_credentials(&snapshot, exchange.connection.remote_ip);
+                let progress = exchange.sasl.step(&response.0, &credentials);
                 self.advance(progress).await
             }
             AuthRequest::SaslAbort => {
@@ -299,9 +306,10 @@ impl Session {
         }
         let result = outcome.login_result();
         let now = unix_now();
+        let target = LoginTarget::of(outcome.account.as_deref(), &outcome.login_name);
         self.shared
             .limiter
-            .record_result(connection.remote_ip, result, now);
+            .record_result(connection.remote_ip, &target, result, now);
         self.shared
             .record_attempt(
                 connection,
@@ -353,7 +361,7 @@ impl Session {
             None => {
                 self.shared
                     .limiter
-                    .record_failure(connection.remote_ip, now);
+                    .record_failure(connection.remote_ip, None, now);
                 (
                     CertificateVerdict::Unknown,
                     String::new(),
@@ -370,7 +378,7 @@ impl Session {
             Some((account, login, None, no_imap_preauth)) => {
                 self.shared
                     .limiter
-                    .record_success(connection.remote_ip, now);
+                    .record_success(connection.remote_ip, &account, now);
                 (
                     CertificateVerdict::Known {
                         verdict: Verdict {
@@ -427,6 +435,23 @@ impl Session {
             ))
         });
         drop(snapshot);
+        let guess_target = LoginTarget::of(target.as_ref().map(|t| t.1.as_str()), &login_name);
+        if self
+            .shared
+            .limiter
+            .is_guessing_limited(connection.remote_ip, &guess_target, now)
+        {
+            self.shared
+                .record_attempt(
+                    &connection,
+                    mechanism,
+                    &login_name,
+                    guess_target.account(),
+                    LoginResult::RateLimited,
+                )
+                .await;
+            return AuthResponse::WebSession(WebSessionReply::Invalid(AuthFailure::RateLimited));
+        }
         let prepared = prepare_password(&password.0).ok();
         let ok = self
             .shared
@@ -483,7 +508,7 @@ impl Session {
         };
         self.shared
             .limiter
-            .record_result(connection.remote_ip, result, now);
+            .record_result(connection.remote_ip, &guess_target, result, now);
         let account = match &reply {
             WebSessionReply::Valid { account, .. } => Some(account.clone()),
             _ => None,
@@ -553,7 +578,7 @@ impl Session {
         if matches!(reply, WebSessionReply::Invalid(AuthFailure::BadCredentials)) {
             self.shared
                 .limiter
-                .record_failure(connection.remote_ip, now);
+                .record_failure(connection.remote_ip, None, now);
         }
         AuthResponse::WebSession(reply)
     }

@@ -7,6 +7,7 @@ pub mod database;
 pub mod password_check;
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,7 +19,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
 use crate::password::Argon2Cost;
-use crate::ratelimit::FailureLimiter;
+use crate::ratelimit::{FailureLimiter, LoginTarget};
 use crate::sasl::{Credentials, LoginAccount, ServerContext};
 use crate::store::{CredentialSnapshot, Store};
 use database::{Database, DatabaseError};
@@ -77,6 +78,30 @@ impl Credentials for CredentialSnapshot {
     }
 }
 
+/// The credentials as one login attempt sees them: the snapshot, and the limiter's
+/// view of guesses from the client's address.
+struct AttemptCredentials<'a> {
+    snapshot: &'a CredentialSnapshot,
+    limiter: &'a FailureLimiter,
+    remote_ip: IpAddr,
+    now: i64,
+}
+
+impl Credentials for AttemptCredentials<'_> {
+    fn account_by_address(&self, address: &str) -> Option<LoginAccount<'_>> {
+        self.snapshot.account_by_address(address)
+    }
+
+    fn tls_key(&self, fingerprint: &KeyFingerprint) -> Option<(LoginAccount<'_>, &str)> {
+        self.snapshot.tls_key(fingerprint)
+    }
+
+    fn guessing_limited(&self, target: &LoginTarget) -> bool {
+        self.limiter
+            .is_guessing_limited(self.remote_ip, target, self.now)
+    }
+}
+
 /// State shared by every connection.
 pub struct Shared {
     config: Config,
@@ -96,6 +121,20 @@ impl Shared {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The credentials of `snapshot` as a login attempt from `remote_ip` sees them now.
+    fn attempt_credentials<'a>(
+        &'a self,
+        snapshot: &'a CredentialSnapshot,
+        remote_ip: IpAddr,
+    ) -> AttemptCredentials<'a> {
+        AttemptCredentials {
+            snapshot,
+            limiter: &self.limiter,
+            remote_ip,
+            now: unix_now(),
+        }
     }
 
     /// Reloads the credentials after an admin change.
