@@ -225,3 +225,55 @@ async fn other_uids_are_refused() {
         "a stranger opened the credentials database"
     );
 }
+
+/// A login name that tries to forge a log line and to send escape sequences to the
+/// terminal of whoever reads the log.
+pub const FORGED_LOGIN_NAME: &str = "mallory@example.org\n2026-12-03T00:00:00.000000Z  INFO \
+     postern_authd::server: login attempt account=\"root\" result=ok\r\x1b[2J\x1b]0;owned\x07";
+
+#[tokio::test]
+async fn client_supplied_names_are_escaped_in_the_log() {
+    let authd = Authd::start_logging().await;
+    let mut auth = authd.auth().await;
+    let reply = plain_login(
+        &mut auth,
+        connection(Protocol::Imap, localhost(), None),
+        FORGED_LOGIN_NAME,
+        "wrong password",
+    )
+    .await;
+    assert_eq!(
+        reply,
+        SaslReply::Failure(postern_ipc::AuthFailure::BadCredentials)
+    );
+    // The attempt is logged (batched writes aside, the log line comes at once).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let log = loop {
+        let log = std::fs::read(authd.log_path()).unwrap();
+        if String::from_utf8_lossy(&log).contains("login attempt") {
+            break log;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no login attempt logged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let text = String::from_utf8_lossy(&log);
+    assert!(
+        !text
+            .lines()
+            .any(|line| line.starts_with("2026-12-03T00:00:00")),
+        "a forged line made it into the log:\n{text}"
+    );
+    for control in [b'\x1b', b'\r', b'\x07'] {
+        assert!(
+            !log.contains(&control),
+            "raw control byte {control:#04x} in the log:\n{text}"
+        );
+    }
+    assert!(
+        text.contains(r#"login_name="mallory@example.org\n2026-12-03"#),
+        "the name is not logged escaped:\n{text}"
+    );
+}

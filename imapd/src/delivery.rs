@@ -388,7 +388,7 @@ async fn deliver_in_thread(
             StoreResponse::Delivered(delivered)
         }
         Err(failure) => {
-            tracing::warn!(%account, kind = ?failure.kind, reason = %failure.reason, "delivery through the store socket failed");
+            tracing::warn!(?account, kind = ?failure.kind, reason = ?failure.reason, "delivery through the store socket failed");
             StoreResponse::Failed(failure)
         }
     }

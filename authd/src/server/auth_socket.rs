@@ -233,7 +233,7 @@ impl Session {
                 if !self.may(Protocol::Imap) {
                     return not_permitted("only imapd keeps the mail store");
                 }
-                tracing::info!(%account, "mail store confirmed removal of account data");
+                tracing::info!(?account, "mail store confirmed removal of account data");
                 match self
                     .shared
                     .database

@@ -188,8 +188,8 @@ impl Shared {
             count: 1,
         };
         tracing::info!(
-            account = %attempt.account,
-            login_name = %attempt.login_name,
+            account = ?attempt.account,
+            login_name = ?attempt.login_name,
             protocol = %attempt.protocol,
             mechanism = %attempt.mechanism,
             result = %result,

@@ -56,16 +56,30 @@ impl Authd {
     }
 
     pub async fn start_with(authd_extra: &str) -> Authd {
+        Authd::spawn(authd_extra, false).await
+    }
+
+    /// Starts authd allowing every protocol, logging at level info to
+    /// [`Authd::log_path`].
+    pub async fn start_logging() -> Authd {
+        Authd::spawn(&all_protocols(), true).await
+    }
+
+    async fn spawn(authd_extra: &str, log: bool) -> Authd {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("postern.toml");
         std::fs::write(&config_path, config_text(dir.path(), authd_extra)).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_postern-authd"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_postern-authd"));
+        command
             .arg("--config")
             .arg(&config_path)
             .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
+            .stdin(Stdio::null());
+        if log {
+            let file = std::fs::File::create(dir.path().join("authd.log")).unwrap();
+            command.env("RUST_LOG", "info").stderr(file);
+        }
+        let child = command.spawn().unwrap();
         let mut authd = Authd {
             child,
             dir,
@@ -94,6 +108,11 @@ impl Authd {
 
     pub fn admin_socket(&self) -> PathBuf {
         self.dir.path().join("run/admin.sock")
+    }
+
+    /// Where [`Authd::start_logging`] sends authd's log.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("authd.log")
     }
 
     pub fn data_dir(&self) -> PathBuf {

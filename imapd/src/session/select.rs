@@ -147,7 +147,7 @@ impl Session {
             saved: Vec::new(),
             pin,
         });
-        tracing::debug!(account = st.account.name(), mailbox = %status.mailbox.name, read_only, "selected");
+        tracing::debug!(account = st.account.name(), mailbox = ?status.mailbox.name, read_only, "selected");
         Ok(if read_only {
             Reply::ok_code(Code::ReadOnly, "examine done")
         } else {

@@ -374,7 +374,7 @@ async fn deliver_local(
                 tracing::info!(
                     queue_id = %message.id,
                     %account,
-                    mailbox = %delivered.mailbox,
+                    mailbox = ?delivered.mailbox,
                     uid = delivered.uid,
                     "delivered locally"
                 );
@@ -485,23 +485,23 @@ async fn deliver_remote(
             match &outcome {
                 RecipientOutcome::Delivered { remote } => tracing::info!(
                     queue_id = %message.id,
-                    recipient = %r.address,
+                    recipient = ?r.address,
                     transport = transport.unwrap_or("direct"),
-                    %remote,
+                    ?remote,
                     "delivered"
                 ),
                 RecipientOutcome::Temporary { error } => tracing::info!(
                     queue_id = %message.id,
-                    recipient = %r.address,
+                    recipient = ?r.address,
                     transport = transport.unwrap_or("direct"),
-                    %error,
+                    ?error,
                     "delivery failed temporarily"
                 ),
                 RecipientOutcome::Permanent { diagnostic, .. } => tracing::info!(
                     queue_id = %message.id,
-                    recipient = %r.address,
+                    recipient = ?r.address,
                     transport = transport.unwrap_or("direct"),
-                    %diagnostic,
+                    ?diagnostic,
                     "delivery failed permanently"
                 ),
             }

@@ -69,7 +69,7 @@ impl Session {
                 tracing::info!(key = %key, "unknown tls client certificate, ignored");
             }
             Some(AuthResponse::Certificate(CertificateVerdict::LoginDisabled { message })) => {
-                tracing::info!(key = %key, "tls client certificate of a disabled account: {message}");
+                tracing::info!(key = %key, ?message, "tls client certificate of a disabled account");
             }
             Some(AuthResponse::Certificate(CertificateVerdict::RateLimited)) => {
                 tracing::info!(key = %key, "tls client certificate refused: rate limited");
@@ -244,7 +244,7 @@ impl Session {
             Outcome::BadBase64 => Reply::new(501, 5, 2, "invalid base64"),
             Outcome::Failure(failure) => failure_reply(failure),
         };
-        tracing::info!(mechanism = mechanism.name(), reply = %reply, "authentication failed");
+        tracing::info!(mechanism = mechanism.name(), reply = ?reply.to_string(), "authentication failed");
         let temporary = reply.code == 454;
         self.reply(reply);
         if !temporary {

@@ -238,7 +238,7 @@ impl Session {
         } else {
             Reply::plain(250, vec![self.shared.hostname.clone()])
         };
-        tracing::debug!(client_name = %name, extended, "hello");
+        tracing::debug!(client_name = ?name, extended, "hello");
         self.hello = Some(Hello { extended });
         self.reply(reply);
     }
@@ -349,7 +349,7 @@ impl Session {
     pub(super) fn reply(&mut self, reply: Reply) {
         if reply.is_error() {
             self.errors += 1;
-            tracing::debug!(reply = %reply, "error reply");
+            tracing::debug!(reply = ?reply.to_string(), "error reply");
         }
         self.output.extend_from_slice(&reply.to_bytes());
     }

@@ -76,7 +76,7 @@ impl Session {
                 Ownership::NotOwned => {
                     tracing::info!(
                         account = user.account(),
-                        mail_from = %from.address,
+                        mail_from = ?from.address,
                         "refused MAIL FROM of another account"
                     );
                     self.reply(Reply::new(
@@ -337,7 +337,7 @@ impl Session {
                 Ownership::NotOwned => {
                     tracing::info!(
                         account = user.account(),
-                        from = %address,
+                        from = ?address,
                         "refused message From of another account"
                     );
                     self.reply(Reply::new(
@@ -375,7 +375,7 @@ impl Session {
                     %queue_id,
                     size,
                     recipients,
-                    message_id = %facts.message_id,
+                    message_id = ?facts.message_id,
                     "message submitted"
                 );
                 self.reply(Reply::new(250, 0, 0, format!("queued as {queue_id}")));

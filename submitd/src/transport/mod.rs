@@ -296,7 +296,7 @@ impl Transports {
         match result {
             Ok(client) => transaction(client, outgoing).await,
             Err(e) => {
-                tracing::info!(transport = name, %remote, error = %e, "relay connection failed");
+                tracing::info!(transport = name, %remote, error = ?e.to_string(), "relay connection failed");
                 // A 5xx to the greeting, EHLO or AUTH is about this server, not the
                 // recipients: it may be configured right tomorrow, so retry.
                 vec![
@@ -388,7 +388,7 @@ impl Transports {
             match self.mx_session(stream, &remote, ehlo).await {
                 Ok(client) => return transaction(client, outgoing).await,
                 Err(e) => {
-                    tracing::info!(%remote, error = %e, "mail host failed before the transaction");
+                    tracing::info!(%remote, error = ?e.to_string(), "mail host failed before the transaction");
                     last_error = format!("{remote}: {e}");
                 }
             }

@@ -40,6 +40,8 @@ pub struct Options {
     pub max_recipients: usize,
     /// Pass the listeners by socket activation instead of config addresses.
     pub activated: bool,
+    /// Log at level debug to [`Server::log_path`] instead of warnings to stderr.
+    pub log: bool,
 }
 
 impl Default for Options {
@@ -48,6 +50,7 @@ impl Default for Options {
             max_message_size: 100 * 1024,
             max_recipients: 5,
             activated: false,
+            log: false,
         }
     }
 }
@@ -126,6 +129,10 @@ max_recipients = {max_recipients}
             "RUST_LOG",
             std::env::var("SUBMITD_LOG").unwrap_or_else(|_| "warn".into()),
         );
+        if options.log {
+            let log = std::fs::File::create(dir.path().join("submitd.log")).unwrap();
+            command.env("RUST_LOG", "debug").stderr(log);
+        }
         let mut submitd = ChildProcess::spawn(&mut command);
         drop(activation);
         wait_for_start(&mut submitd, "submitd", async || {
@@ -197,6 +204,11 @@ max_recipients = {max_recipients}
 
     pub fn cert_path(&self) -> PathBuf {
         self.dir.path().join("cert.pem")
+    }
+
+    /// Where submitd logs with [`Options::log`].
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("submitd.log")
     }
 
     /// The queue's directory.
