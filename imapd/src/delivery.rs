@@ -34,8 +34,8 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::account_removal::RemovalGate;
-use crate::protocol::limits::APPEND_LIMIT;
 use crate::store::{Flags, INBOX, MailStore, NewMessage, StoreError, validate_account_name};
+use postern_imap_proto::limits::APPEND_LIMIT;
 
 /// The largest message accepted through the store socket: the same as APPEND's.
 pub const MAX_DELIVERED_MESSAGE: u64 = APPEND_LIMIT;

@@ -1,5 +1,5 @@
 //! APPEND (with MULTIAPPEND and UIDPLUS's APPENDUID): each message literal is streamed
-//! from the reader's [`Event::MessageData`](crate::protocol::reader::Event) chunks into
+//! from the reader's [`Event::MessageData`](postern_imap_proto::reader::Event) chunks into
 //! a store temp file ([`Account::stage`]) on a blocking thread while it arrives, so a
 //! message is never held in memory; the finished command then adds all staged
 //! messages in one transaction ([`Account::append_staged`]).
@@ -14,10 +14,10 @@ use super::flags::split_flags;
 use super::mail_access::{MailError, blocking};
 use super::mail_session::{MailState, Reply};
 use super::view::compact_set;
-use crate::protocol::command::AppendMessage;
-use crate::protocol::response::Code;
-use crate::protocol::types::Mailbox;
 use crate::store::{Account, NewMessage, StagedMessage, StoreError};
+use postern_imap_proto::command::AppendMessage;
+use postern_imap_proto::response::Code;
+use postern_imap_proto::types::Mailbox;
 
 /// Chunks in flight between the connection and a staging thread.
 const STAGING_QUEUE: usize = 2;

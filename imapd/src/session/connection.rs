@@ -15,11 +15,11 @@ use super::mail_access::MailAccess;
 use super::{
     AUTHD_TIMEOUT, Authenticated, PREAUTH_IDLE_TIMEOUT, TLS_HANDSHAKE_TIMEOUT, WRITE_TIMEOUT,
 };
-use crate::protocol::capabilities::{CapabilityContext, capabilities};
-use crate::protocol::command::CommandBody;
-use crate::protocol::parse::{ParseOptions, parse_command};
-use crate::protocol::reader::{CommandReader, Event};
-use crate::protocol::response::{
+use postern_imap_proto::capabilities::{CapabilityContext, capabilities};
+use postern_imap_proto::command::CommandBody;
+use postern_imap_proto::parse::{ParseOptions, parse_command};
+use postern_imap_proto::reader::{CommandReader, Event};
+use postern_imap_proto::response::{
     CONTINUE_LITERAL, Code, Data, EncodeOptions, Response, StatusKind, StatusResponse,
 };
 use postern_tls::stream::ClientStream;
@@ -158,7 +158,7 @@ pub async fn serve(tcp: TcpStream, listener: Listener, shared: Shared) {
 /// What a command loop step produced.
 pub(super) enum Next {
     /// A parsed command.
-    Command(crate::protocol::command::Command),
+    Command(postern_imap_proto::command::Command),
     /// Nothing to do (an error was answered).
     Nothing,
 }

@@ -5,8 +5,8 @@ use super::connection::{End, Session};
 use super::mail_access::blocking;
 use super::mail_session::{MailState, Reply};
 use super::view::{ordered_set, uid_ranges};
-use crate::protocol::response::{Code, Response, StatusKind, StatusResponse};
-use crate::protocol::types::{Mailbox, SequenceSet};
+use postern_imap_proto::response::{Code, Response, StatusKind, StatusResponse};
+use postern_imap_proto::types::{Mailbox, SequenceSet};
 
 impl Session {
     /// COPY / MOVE (`is_move`), by UID or by sequence number.

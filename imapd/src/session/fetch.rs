@@ -16,11 +16,11 @@
 
 use std::borrow::Cow;
 
-use crate::mime::{self, BinaryError, ParsedMessage};
-use crate::protocol::command::{DateTime, FetchItem, Section, SectionText};
-use crate::protocol::response::{FetchData, Rfc822Part};
-use crate::protocol::types::Flag;
 use crate::store::MessageInfo;
+use postern_imap_proto::command::{DateTime, FetchItem, Section, SectionText};
+use postern_imap_proto::mime::{self, BinaryError, ParsedMessage};
+use postern_imap_proto::response::{FetchData, Rfc822Part};
+use postern_imap_proto::types::Flag;
 
 /// One message as FETCH sees it: its index entry and, when [`needs_content`] asked for
 /// it, the whole message file.

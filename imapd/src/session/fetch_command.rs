@@ -11,9 +11,9 @@ use super::fetch::{
 use super::mail_access::blocking;
 use super::mail_session::{MailState, Reply};
 use super::view::{compact_set, uid_ranges};
-use crate::protocol::command::{FetchCommand, FetchItem};
-use crate::protocol::response::{Code, Data, EncodeOptions, Response};
 use crate::store::{Account, FlagChange, FlagOp, Flags, MailboxId, StoreError};
+use postern_imap_proto::command::{FetchCommand, FetchItem};
+use postern_imap_proto::response::{Code, Data, EncodeOptions, Response};
 
 /// Most messages whose index entries are loaded at once.
 const BATCH_MESSAGES: usize = 256;

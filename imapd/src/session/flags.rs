@@ -1,8 +1,8 @@
 //! Flags between the protocol ([`Flag`]) and the store (system [`Flags`] bits plus
 //! keywords).
 
-use crate::protocol::types::Flag;
 use crate::store::Flags;
+use postern_imap_proto::types::Flag;
 
 /// A flag a client may not set.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -4,9 +4,9 @@
 use super::AUTHENTICATED_IDLE_TIMEOUT;
 use super::connection::{End, Session};
 use super::mail_session::{MailState, Reply};
-use crate::protocol::parse::is_idle_done;
-use crate::protocol::reader::Event;
-use crate::protocol::response::Response;
+use postern_imap_proto::parse::is_idle_done;
+use postern_imap_proto::reader::Event;
+use postern_imap_proto::response::Response;
 
 /// What woke an idling session.
 enum Wake {

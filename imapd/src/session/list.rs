@@ -7,9 +7,9 @@ use super::connection::{End, Session};
 use super::mail_access::blocking;
 use super::mail_session::{MailState, Reply};
 use super::mailboxes::{DELIMITER, display_name, status_values};
-use crate::protocol::command::{ListCommand, ListReturn, ListSelect};
-use crate::protocol::response::{Code, Data, ListData, Response};
 use crate::store::{MailboxStatus, SpecialUse};
+use postern_imap_proto::command::{ListCommand, ListReturn, ListSelect};
+use postern_imap_proto::response::{Code, Data, ListData, Response};
 
 /// Whether `name` matches `pattern`: `*` matches anything, `%` anything but the
 /// delimiter. Linear in the product of the lengths (no backtracking blow-up).

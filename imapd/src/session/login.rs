@@ -9,8 +9,8 @@ use postern_ipc::{AuthFailure, Mechanism};
 use super::AUTHD_TIMEOUT;
 use super::Authenticated;
 use super::connection::{End, Session};
-use crate::protocol::response::{Code, Response, StatusKind};
-use crate::protocol::types::Secret as WireSecret;
+use postern_imap_proto::response::{Code, Response, StatusKind};
+use postern_imap_proto::types::Secret as WireSecret;
 
 /// How an exchange with authd ended, for the reply.
 enum Outcome {

@@ -12,13 +12,13 @@ use super::append::AppendStaging;
 use super::connection::{End, Session};
 use super::mail_access::{MailError, blocking};
 use super::view::{MailboxView, ViewUpdate, compact_set};
-use crate::protocol::command::{Command, CommandBody};
-use crate::protocol::parse::{ParseOptions, append_mailbox, parse_command};
-use crate::protocol::reader::Event;
-use crate::protocol::response::{
+use crate::store::{Account, MailboxId, StoreError, ViewPin};
+use postern_imap_proto::command::{Command, CommandBody};
+use postern_imap_proto::parse::{ParseOptions, append_mailbox, parse_command};
+use postern_imap_proto::reader::Event;
+use postern_imap_proto::response::{
     CONTINUE_LITERAL, Code, Data, EncodeOptions, FetchData, Response, StatusKind, StatusResponse,
 };
-use crate::store::{Account, MailboxId, StoreError, ViewPin};
 
 /// Extensions the client turned on (ENABLE, or implicitly by CONDSTORE commands).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -511,8 +511,8 @@ pub(super) fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::command::{FetchCommand, SearchCommand};
-    use crate::protocol::types::SequenceSet;
+    use postern_imap_proto::command::{FetchCommand, SearchCommand};
+    use postern_imap_proto::types::SequenceSet;
 
     #[test]
     fn store_failures_become_imap_codes() {

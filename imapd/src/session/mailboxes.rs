@@ -4,11 +4,11 @@
 use super::connection::{End, Session};
 use super::mail_access::blocking;
 use super::mail_session::{MailState, Reply};
-use crate::protocol::command::StatusItem;
-use crate::protocol::limits::APPEND_LIMIT;
-use crate::protocol::response::{Code, Data, Response};
-use crate::protocol::types::Mailbox;
 use crate::store::{INBOX, MailboxStatus, SpecialUse};
+use postern_imap_proto::command::StatusItem;
+use postern_imap_proto::limits::APPEND_LIMIT;
+use postern_imap_proto::response::{Code, Data, Response};
+use postern_imap_proto::types::Mailbox;
 
 /// The hierarchy delimiter.
 pub(super) const DELIMITER: char = '/';

@@ -24,11 +24,11 @@
 
 use std::cell::OnceCell;
 
-use crate::mime::{ParsedMessage, text};
-use crate::protocol::command::{Date, SearchKey, SearchReturn};
-use crate::protocol::response::EsearchData;
-use crate::protocol::types::{SeqNum, SequenceSet};
 use crate::store::{Flags, MessageInfo};
+use postern_imap_proto::command::{Date, SearchKey, SearchReturn};
+use postern_imap_proto::mime::{ParsedMessage, text};
+use postern_imap_proto::response::EsearchData;
+use postern_imap_proto::types::{SeqNum, SequenceSet};
 
 /// One message as SEARCH sees it.
 #[derive(Debug, Clone, Copy)]

@@ -12,9 +12,9 @@ use super::search::{
     needs_content, saved_result,
 };
 use super::view::uid_ranges;
-use crate::protocol::command::{SearchCommand, SearchKey, SearchReturn};
-use crate::protocol::response::{Code, Data, Response};
 use crate::store::{Account, MailboxId, StoreError};
+use postern_imap_proto::command::{SearchCommand, SearchKey, SearchReturn};
+use postern_imap_proto::response::{Code, Data, Response};
 
 /// Most messages whose index entries are loaded at once.
 const BATCH_MESSAGES: usize = 1024;

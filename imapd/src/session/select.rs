@@ -5,10 +5,10 @@ use super::flags::mailbox_flags;
 use super::mail_access::blocking;
 use super::mail_session::{MailState, Reply, Selected};
 use super::view::{MailboxView, ViewUpdate, compact_set, uid_ranges};
-use crate::protocol::command::SelectParams;
-use crate::protocol::response::{Code, Data, FetchData, Response, StatusKind, StatusResponse};
-use crate::protocol::types::{Mailbox, SequenceSet};
 use crate::store::{Changes, Flags, MailboxStatus};
+use postern_imap_proto::command::SelectParams;
+use postern_imap_proto::response::{Code, Data, FetchData, Response, StatusKind, StatusResponse};
+use postern_imap_proto::types::{Mailbox, SequenceSet};
 
 /// What SELECT reads from the store in one go.
 struct Opened {

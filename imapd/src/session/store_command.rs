@@ -6,9 +6,9 @@ use super::flags::split_flags;
 use super::mail_access::blocking;
 use super::mail_session::{MailState, Reply};
 use super::view::{compact_set, uid_ranges};
-use crate::protocol::command::{StoreAction, StoreCommand};
-use crate::protocol::response::{Code, Data, FetchData, Response};
 use crate::store::{FlagChange, FlagOp};
+use postern_imap_proto::command::{StoreAction, StoreCommand};
+use postern_imap_proto::response::{Code, Data, FetchData, Response};
 
 impl Session {
     /// STORE / UID STORE.

@@ -6,8 +6,8 @@
 //!
 //! Memory: four bytes per message (the UID list); no message data is kept.
 
-use crate::protocol::types::{SeqNum, SequenceSet};
 use crate::store::{Changes, MessageInfo, UidRange};
+use postern_imap_proto::types::{SeqNum, SequenceSet};
 
 /// Something the client must be told about the selected mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]

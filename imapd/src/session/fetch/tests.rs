@@ -1,6 +1,6 @@
 use super::*;
-use crate::protocol::response::{Data, EncodeOptions, Response};
 use crate::store::{Flags, MessageId};
+use postern_imap_proto::response::{Data, EncodeOptions, Response};
 use proptest::prelude::*;
 
 /// A multipart message with a quoted-printable Latin-1 text part, a base64 HTML part, a

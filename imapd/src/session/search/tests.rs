@@ -1,6 +1,6 @@
 use super::*;
-use crate::protocol::response::{Data, EncodeOptions, Response};
 use crate::store::MessageId;
+use postern_imap_proto::response::{Data, EncodeOptions, Response};
 use proptest::prelude::*;
 
 /// A multipart message: RFC 2047 headers, a quoted-printable Latin-1 text part, a

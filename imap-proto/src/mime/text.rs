@@ -137,7 +137,7 @@ pub(crate) fn decode_header_value(value: &[u8]) -> String {
 
 /// The decoded values of every field called `name` (case-insensitive) in the message's
 /// own header, in order.
-pub(crate) fn header_values(msg: &ParsedMessage<'_>, name: &str) -> Vec<String> {
+pub fn header_values(msg: &ParsedMessage<'_>, name: &str) -> Vec<String> {
     fields(msg.raw, msg.root.header.clone())
         .iter()
         .filter(|f| !f.name.is_empty() && f.name.eq_ignore_ascii_case(name.as_bytes()))
@@ -159,7 +159,7 @@ fn header_text_of(raw: &[u8], node: &Node, out: &mut String) {
 }
 
 /// The message's own header as text: one `Name: decoded value` line per field.
-pub(crate) fn header_text(msg: &ParsedMessage<'_>) -> String {
+pub fn header_text(msg: &ParsedMessage<'_>) -> String {
     let mut out = String::new();
     header_text_of(msg.raw, &msg.root, &mut out);
     out
@@ -168,7 +168,7 @@ pub(crate) fn header_text(msg: &ParsedMessage<'_>) -> String {
 /// The text of the message body, for SEARCH BODY: every `text/*` part with its transfer
 /// encoding and charset decoded, and the header of every encapsulated message (which is
 /// part of the outer body), in order. Non-text parts (attachments) are left out.
-pub(crate) fn body_text(msg: &ParsedMessage<'_>) -> String {
+pub fn body_text(msg: &ParsedMessage<'_>) -> String {
     let mut out = String::new();
     body_text_of(msg.raw, &msg.root, &mut out);
     out

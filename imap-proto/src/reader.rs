@@ -2,7 +2,7 @@
 //!
 //! Feed bytes with [`CommandReader::push`], which consumes only what it can hold, and take
 //! the resulting [`Event`]s with [`CommandReader::poll`]. The reader never holds more
-//! than one command's worth of bytes within the limits of [`super::limits`]:
+//! than one command's worth of bytes within the limits of [`crate::limits`]:
 //! [`MAX_LINE`] per line segment, [`MAX_COMMAND_TEXT`] of line text per command and
 //! [`MAX_LITERAL_TOTAL`] of literal data.
 //!
@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 
-use super::limits::{
+use crate::limits::{
     APPEND_LIMIT, MAX_COMMAND_TEXT, MAX_LINE, MAX_LITERAL, MAX_LITERAL_MINUS, MAX_LITERAL_TOTAL,
     MAX_LITERALS, MESSAGE_CHUNK,
 };
@@ -55,7 +55,7 @@ pub struct MessageLiteral {
     pub binary: bool,
 }
 
-/// A complete command as read from the wire, ready for [`super::parse::parse_command`].
+/// A complete command as read from the wire, ready for [`crate::parse::parse_command`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawCommand {
     /// The command text: lines without their final CRLF, literal headers with their CRLF
@@ -520,7 +520,7 @@ fn literal_at_end(seg: &[u8]) -> Option<LiteralHeader> {
 fn tag_and_name(buf: &[u8]) -> (String, String) {
     let mut words = buf.splitn(3, |&b| b == b' ');
     let tag = words.next().unwrap_or_default();
-    let tag = if !tag.is_empty() && tag.iter().all(|&b| super::parse::is_tag_char(b)) {
+    let tag = if !tag.is_empty() && tag.iter().all(|&b| crate::parse::is_tag_char(b)) {
         String::from_utf8_lossy(tag).into_owned()
     } else {
         "*".to_owned()

@@ -1,6 +1,6 @@
-//! Typed IMAP commands, as produced by [`super::parse::parse_command`].
+//! Typed IMAP commands, as produced by [`crate::parse::parse_command`].
 
-use super::types::{Flag, Mailbox, Secret, SequenceSet};
+use crate::types::{Flag, Mailbox, Secret, SequenceSet};
 
 /// A tagged command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,7 +109,7 @@ pub enum CommandBody {
         items: Vec<StatusItem>,
     },
     /// APPEND mailbox message... (MULTIAPPEND). The message data was streamed by the
-    /// reader; each entry matches one [`super::reader::MessageLiteral`].
+    /// reader; each entry matches one [`crate::reader::MessageLiteral`].
     Append {
         /// Target mailbox.
         mailbox: Mailbox,

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use super::structure::{Node, NodeKind, ParsedMessage, fields};
-use crate::protocol::command::{Section, SectionText};
+use crate::command::{Section, SectionText};
 
 /// A section that cannot be returned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

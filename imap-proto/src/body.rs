@@ -1,7 +1,7 @@
 //! BODY / BODYSTRUCTURE data (RFC 9051 §7.5.2), as the MIME layer describes a message.
-//! Encoded by [`super::response`].
+//! Encoded by [`crate::response`].
 
-use super::response::Envelope;
+use crate::response::Envelope;
 
 /// A body parameter list: (attribute, value) pairs.
 pub type Params = Vec<(String, String)>;

@@ -1,7 +1,7 @@
 use super::*;
-use crate::protocol::body::BodyStructure;
-use crate::protocol::command::{Section, SectionText};
-use crate::protocol::response::{Data, EncodeOptions, FetchData, Response};
+use crate::body::BodyStructure;
+use crate::command::{Section, SectionText};
+use crate::response::{Data, EncodeOptions, FetchData, Response};
 use proptest::prelude::*;
 
 fn fetch_line(item: FetchData) -> String {
@@ -306,7 +306,7 @@ fn check_invariants(raw: &[u8], b: &BodyStructure) {
             assert!(p.size <= raw.len() as u64);
             assert!(!p.media_type.is_empty() && !p.subtype.is_empty());
             assert_eq!(p.media_type, p.media_type.to_ascii_uppercase());
-            if let crate::protocol::body::SingleKind::Message { body, .. } = &p.kind {
+            if let crate::body::SingleKind::Message { body, .. } = &p.kind {
                 check_invariants(raw, body);
             }
         }

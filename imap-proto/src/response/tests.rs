@@ -1,7 +1,7 @@
 use super::*;
-use crate::protocol::body::{BodyStructure, Multipart, PartExtension, SingleKind, SinglePart};
-use crate::protocol::command::{DateTime, Section, SectionText, StatusItem};
-use crate::protocol::types::{Flag, SeqNum, SequenceSet};
+use crate::body::{BodyStructure, Multipart, PartExtension, SingleKind, SinglePart};
+use crate::command::{DateTime, Section, SectionText, StatusItem};
+use crate::types::{Flag, SeqNum, SequenceSet};
 use imap_codec::decode::Decoder;
 use imap_codec::{GreetingCodec, ResponseCodec};
 
@@ -640,15 +640,15 @@ fn date_time_round_trip() {
             unix,
             offset_minutes: off,
         });
-        let raw = crate::protocol::reader::RawCommand {
+        let raw = crate::reader::RawCommand {
             bytes: format!("a APPEND x \"{s}\" {{1}}\r\n").into_bytes(),
-            messages: vec![crate::protocol::reader::MessageLiteral {
+            messages: vec![crate::reader::MessageLiteral {
                 size: 1,
                 binary: false,
             }],
         };
-        let c = crate::protocol::parse::parse_command(&raw, Default::default()).unwrap();
-        let crate::protocol::command::CommandBody::Append { messages, .. } = c.body else {
+        let c = crate::parse::parse_command(&raw, Default::default()).unwrap();
+        let crate::command::CommandBody::Append { messages, .. } = c.body else {
             panic!()
         };
         assert_eq!(

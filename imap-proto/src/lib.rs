@@ -1,15 +1,18 @@
-//! The IMAP protocol layer, sans-I/O: input framing with limits ([`reader`]), the
-//! command parser ([`parse`]) into typed commands ([`command`]), and the response
-//! encoder ([`response`], [`body`]). Every limit is a named constant in [`limits`].
+//! postern's IMAP wire layer, sans-I/O and without a mail store: input framing with
+//! limits ([`reader`]), the command parser ([`parse`]) into typed commands
+//! ([`command`]), the response encoder ([`response`], [`body`]) and the MIME structure
+//! of messages for FETCH and SEARCH ([`mime`]). Every limit is a named constant in
+//! [`limits`]. It links no store, no async runtime and no database, so that a process
+//! that serves IMAP before login can use it.
 //!
 //! A session feeds socket bytes to a [`reader::CommandReader`], writes what its events
 //! ask for (continuations, TOOBIG replies), parses each [`reader::RawCommand`] with
 //! [`parse::parse_command`] and answers with [`response::Response::to_bytes`]:
 //!
 //! ```
-//! use postern_imapd::protocol::parse::{ParseOptions, parse_command};
-//! use postern_imapd::protocol::reader::{CommandReader, Event};
-//! use postern_imapd::protocol::response::CONTINUE_LITERAL;
+//! use postern_imap_proto::parse::{ParseOptions, parse_command};
+//! use postern_imap_proto::reader::{CommandReader, Event};
+//! use postern_imap_proto::response::CONTINUE_LITERAL;
 //!
 //! let mut reader = CommandReader::default();
 //! let mut out = Vec::new();
@@ -33,10 +36,14 @@
 //!     syntax/command: literal too big: max literal size 999999 is larger than allowed 102400\r\n"));
 //! ```
 
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
 pub mod body;
 pub mod capabilities;
 pub mod command;
 pub mod limits;
+pub mod mime;
 pub mod parse;
 pub mod reader;
 pub mod response;

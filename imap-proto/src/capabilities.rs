@@ -1,7 +1,7 @@
 //! The capabilities postern advertises (mox-behaviour.md §12.4, limited to what postern
 //! implements).
 
-use super::limits::APPEND_LIMIT;
+use crate::limits::APPEND_LIMIT;
 
 /// The static capabilities, in mox's order, of the extensions postern serves.
 pub const STATIC_CAPABILITIES: &[&str] = &[
@@ -74,7 +74,7 @@ pub fn capabilities(ctx: &CapabilityContext) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::response::{Data, EncodeOptions, Response};
+    use crate::response::{Data, EncodeOptions, Response};
     use imap_codec::ResponseCodec;
     use imap_codec::decode::Decoder;
 

@@ -2,10 +2,8 @@
 
 use std::ops::Range;
 
-use crate::protocol::body::{
-    BodyStructure, Multipart, Params, PartExtension, SingleKind, SinglePart,
-};
-use crate::protocol::response::{Address, Envelope};
+use crate::body::{BodyStructure, Multipart, Params, PartExtension, SingleKind, SinglePart};
+use crate::response::{Address, Envelope};
 
 /// Deepest nesting of multiparts and message/rfc822 parts that is parsed; a part below
 /// this depth is described as an opaque single part.

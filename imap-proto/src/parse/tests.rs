@@ -1,5 +1,5 @@
 use super::*;
-use crate::protocol::reader::{CommandReader, Event};
+use crate::reader::{CommandReader, Event};
 use proptest::prelude::*;
 
 /// Read one command through the reader (literals included) and parse it.
@@ -754,7 +754,7 @@ proptest! {
     #[test]
     fn parser_never_panics(tokens in proptest::collection::vec(token(), 0..40), n in 0usize..3, utf8 in any::<bool>()) {
         let bytes: Vec<u8> = tokens.concat();
-        let messages = vec![crate::protocol::reader::MessageLiteral { size: 3, binary: false }; n];
+        let messages = vec![crate::reader::MessageLiteral { size: 3, binary: false }; n];
         let raw = RawCommand { bytes, messages };
         let _ = parse_command(&raw, ParseOptions { utf8 });
     }
@@ -858,7 +858,7 @@ proptest! {
     /// parses back to the same name.
     #[test]
     fn encoded_mailbox_names_parse_back(name in "[^\\x00]{1,30}", utf8 in any::<bool>()) {
-        use crate::protocol::response::{Data, EncodeOptions, Response};
+        use crate::response::{Data, EncodeOptions, Response};
         let bytes = Response::Data(Data::Status {
             mailbox: name.clone(),
             items: vec![(StatusItem::Messages, 1)],

@@ -4,13 +4,13 @@
 //! postern serves. It never panics; every failure is a [`ParseError`] whose message fits
 //! `<tag> BAD <message>`.
 
-use super::command::{
+use crate::command::{
     AppendMessage, Command, CommandBody, Date, DateTime, FetchCommand, FetchItem, ListCommand,
     ListReturn, ListSelect, QresyncParams, SearchCommand, SearchKey, SearchReturn, Section,
     SectionText, SelectParams, StatusItem, StoreAction, StoreCommand,
 };
-use super::reader::{MessageLiteral, RawCommand};
-use super::types::{Flag, Mailbox, Secret, SeqNum, SequenceSet, decode_mutf7};
+use crate::reader::{MessageLiteral, RawCommand};
+use crate::types::{Flag, Mailbox, Secret, SeqNum, SequenceSet, decode_mutf7};
 
 /// Deepest nesting of search keys (`NOT`, `OR`, parentheses) accepted.
 pub const MAX_SEARCH_DEPTH: usize = 64;
@@ -77,7 +77,7 @@ fn is_list_char(b: u8) -> bool {
 }
 
 /// A client line during AUTHENTICATE (read with
-/// [`super::reader::CommandReader::expect_line`]).
+/// [`crate::reader::CommandReader::expect_line`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SaslLine {
     /// `*`: the client cancels the exchange (answer `BAD`).
@@ -106,7 +106,7 @@ pub fn parse_sasl_line(line: &[u8]) -> Result<SaslLine, ParseError> {
 }
 
 /// The mailbox of an APPEND command from its text up to its first message literal
-/// ([`super::reader::CommandReader::command_so_far`]), or `None` when that text is not
+/// ([`crate::reader::CommandReader::command_so_far`]), or `None` when that text is not
 /// the start of an APPEND.
 pub fn append_mailbox(partial: &[u8], opts: ParseOptions) -> Option<Mailbox> {
     let mut p = Parser {

@@ -8,9 +8,9 @@
 
 use std::fmt::Write as _;
 
-use super::body::{BodyStructure, Params, PartExtension, SingleKind, SinglePart};
-use super::command::{DateTime, Section, SectionText, StatusItem};
-use super::types::{Flag, SequenceSet, encode_mutf7};
+use crate::body::{BodyStructure, Params, PartExtension, SingleKind, SinglePart};
+use crate::command::{DateTime, Section, SectionText, StatusItem};
+use crate::types::{Flag, SequenceSet, encode_mutf7};
 
 /// How to encode for this client.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -10,7 +10,7 @@ mod section;
 mod structure;
 #[cfg(test)]
 mod tests;
-pub(crate) mod text;
+pub mod text;
 
 pub use section::{BinaryError, SectionError, apply_partial, binary, section};
 pub use structure::{MAX_DEPTH, MAX_PARTS, ParsedMessage};
