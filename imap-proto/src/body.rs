@@ -1,7 +1,7 @@
 //! BODY / BODYSTRUCTURE data (RFC 9051 §7.5.2), as the MIME layer describes a message.
-//! Encoded by [`crate::response`].
+//! Encoded by [`crate::encode`].
 
-use crate::response::Envelope;
+use crate::envelope::Envelope;
 
 /// A body parameter list: (attribute, value) pairs.
 pub type Params = Vec<(String, String)>;

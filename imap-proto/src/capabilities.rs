@@ -74,7 +74,8 @@ pub fn capabilities(ctx: &CapabilityContext) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::response::{Data, EncodeOptions, Response};
+    use crate::encode::EncodeOptions;
+    use crate::response::{Data, Response};
     use imap_codec::ResponseCodec;
     use imap_codec::decode::Decoder;
 

@@ -1,5 +1,6 @@
 //! Typed IMAP commands, as produced by [`crate::parse::parse_command`].
 
+use crate::datetime::{Date, DateTime};
 use crate::types::{Flag, Mailbox, Secret, SequenceSet};
 
 /// A tagged command.
@@ -298,26 +299,6 @@ pub struct AppendMessage {
     pub binary: bool,
     /// Sent as `UTF8 (~{n})` (RFC 6855).
     pub utf8: bool,
-}
-
-/// An IMAP `date-time`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DateTime {
-    /// Seconds since 1970-01-01T00:00:00Z.
-    pub unix: i64,
-    /// Zone offset east of UTC, in minutes.
-    pub offset_minutes: i32,
-}
-
-/// An IMAP `date` (day precision).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Date {
-    /// Year.
-    pub year: u16,
-    /// Month, 1..=12.
-    pub month: u8,
-    /// Day, 1..=31.
-    pub day: u8,
 }
 
 /// SEARCH / UID SEARCH.

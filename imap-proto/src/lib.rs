@@ -1,18 +1,25 @@
-//! postern's IMAP wire layer, sans-I/O and without a mail store: input framing with
-//! limits ([`reader`]), the command parser ([`parse`]) into typed commands
-//! ([`command`]), the response encoder ([`response`], [`body`]) and the MIME structure
-//! of messages for FETCH and SEARCH ([`mime`]). Every limit is a named constant in
-//! [`limits`]. It links no store, no async runtime and no database, so that a process
-//! that serves IMAP before login can use it.
+//! postern's IMAP wire layer, sans-I/O and without a mail store, so that a process that
+//! serves IMAP before login can use it without linking the store (no tokio, no SQLite).
+//!
+//! - Input: [`reader`] frames client bytes into commands within the limits of
+//!   [`limits`]; [`parse`] turns each into a typed [`command::Command`] or a typed
+//!   [`parse::SyntaxError`]; [`state`] says which connection state each command needs.
+//! - Output: [`response`] holds the typed responses ([`body`] and [`envelope`] their
+//!   FETCH structures), [`encode`] writes them; [`capabilities`] lists what is offered.
+//! - Values shared by both: [`types`] (flags, mailbox names, sequence sets),
+//!   [`datetime`], [`mutf7`].
+//! - [`mime`]: a stored message's structure (BODYSTRUCTURE, ENVELOPE), its sections and
+//!   its decoded text, for FETCH and SEARCH.
 //!
 //! A session feeds socket bytes to a [`reader::CommandReader`], writes what its events
 //! ask for (continuations, TOOBIG replies), parses each [`reader::RawCommand`] with
-//! [`parse::parse_command`] and answers with [`response::Response::to_bytes`]:
+//! [`parse::parse_command`] and answers with [`response::Response::to_bytes`]
+//! ([`encode`]):
 //!
 //! ```
 //! use postern_imap_proto::parse::{ParseOptions, parse_command};
 //! use postern_imap_proto::reader::{CommandReader, Event};
-//! use postern_imap_proto::response::CONTINUE_LITERAL;
+//! use postern_imap_proto::encode::CONTINUE_LITERAL;
 //!
 //! let mut reader = CommandReader::default();
 //! let mut out = Vec::new();
@@ -41,10 +48,16 @@
 
 pub mod body;
 pub mod capabilities;
+mod chars;
 pub mod command;
+pub mod datetime;
+pub mod encode;
+pub mod envelope;
 pub mod limits;
 pub mod mime;
+pub mod mutf7;
 pub mod parse;
 pub mod reader;
 pub mod response;
+pub mod state;
 pub mod types;

@@ -1,6 +1,8 @@
-//! Every input limit of the IMAP protocol layer, as named constants.
+//! Every input limit of the IMAP wire layer, as named constants: what the reader
+//! buffers of a command, how deep the parser follows search keys, how much of a
+//! message's MIME structure is parsed.
 //!
-//! The numbers follow mox (see `shared/reference/mox-behaviour.md` §7).
+//! The reader's numbers follow mox (see `shared/reference/mox-behaviour.md` §7).
 
 /// Longest command line segment (the bytes between two literals, or a whole command
 /// without literals), including its CRLF: 16 KiB, as mox. A longer line closes the
@@ -33,3 +35,13 @@ pub const APPEND_LIMIT: u64 = 100 * 1024 * 1024;
 
 /// Largest chunk of APPEND message data handed out in one event.
 pub const MESSAGE_CHUNK: usize = 64 * 1024;
+
+/// Deepest nesting of search keys (`NOT`, `OR`, parentheses) accepted.
+pub const MAX_SEARCH_DEPTH: usize = 64;
+
+/// Deepest nesting of multiparts and message/rfc822 parts that is parsed; a part below
+/// this depth is described as an opaque single part.
+pub const MAX_MIME_DEPTH: usize = 20;
+
+/// Most parts parsed in one message; further parts of a multipart are ignored.
+pub const MAX_MIME_PARTS: usize = 10_000;

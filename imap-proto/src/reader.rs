@@ -14,6 +14,8 @@
 
 use std::collections::VecDeque;
 
+use crate::chars::is_tag_char;
+
 use crate::limits::{
     APPEND_LIMIT, MAX_COMMAND_TEXT, MAX_LINE, MAX_LITERAL, MAX_LITERAL_MINUS, MAX_LITERAL_TOTAL,
     MAX_LITERALS, MESSAGE_CHUNK,
@@ -65,11 +67,39 @@ pub struct RawCommand {
     pub messages: Vec<MessageLiteral>,
 }
 
+/// A literal limit a command went over. The `Display` text is the detail of the
+/// TOOBIG reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LimitExceeded {
+    /// An APPEND message larger than [`ReaderConfig::append_limit`].
+    #[error("message size {size} is larger than allowed {limit}")]
+    MessageSize {
+        /// The announced size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A literal outside APPEND message data larger than [`MAX_LITERAL`].
+    #[error("max literal size {0} is larger than allowed {MAX_LITERAL}")]
+    LiteralSize(u64),
+    /// The command's literals together larger than [`MAX_LITERAL_TOTAL`].
+    #[error("max total literal size for command {0} is larger than allowed {MAX_LITERAL_TOTAL}")]
+    LiteralTotal(u64),
+    /// More literals in the command than [`MAX_LITERALS`].
+    #[error("max literals for command {0} is larger than allowed {MAX_LITERALS}")]
+    LiteralCount(usize),
+    /// A non-synchronising literal larger than [`MAX_LITERAL_MINUS`] under LITERAL-.
+    #[error("non-synchronizing literal size {0} is larger than allowed {MAX_LITERAL_MINUS}")]
+    NonSyncLiteralSize(u64),
+}
+
 /// A refusal of the reader: the bytes to send, and whether to close afterwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     /// The command's tag (`*` when none could be read).
     pub tag: String,
+    /// The limit the command went over.
+    pub limit: LimitExceeded,
     /// The complete reply, CRLF-terminated lines.
     pub reply: Vec<u8>,
     /// Close the connection after writing `reply`.
@@ -339,48 +369,36 @@ impl CommandReader {
         self.literals += 1;
         if is_message {
             if lit.size > self.config.append_limit {
-                let detail = format!(
-                    "message size {} is larger than allowed {}",
-                    lit.size, self.config.append_limit
-                );
-                let tagged = format!("{tag} NO [TOOBIG] {detail}\r\n");
-                self.reject(tag, tagged, &detail, lit.sync);
+                let over = LimitExceeded::MessageSize {
+                    size: lit.size,
+                    limit: self.config.append_limit,
+                };
+                let tagged = format!("{tag} NO [TOOBIG] {over}\r\n");
+                self.reject(tag, tagged, over, lit.sync);
                 return;
             }
         } else {
             self.literal_total = self.literal_total.saturating_add(lit.size);
         }
-        let detail = if !is_message && lit.size > MAX_LITERAL {
-            Some(format!(
-                "max literal size {} is larger than allowed {}",
-                lit.size, MAX_LITERAL
-            ))
+        let over = if !is_message && lit.size > MAX_LITERAL {
+            Some(LimitExceeded::LiteralSize(lit.size))
         } else if self.literal_total > MAX_LITERAL_TOTAL {
-            Some(format!(
-                "max total literal size for command {} is larger than allowed {}",
-                self.literal_total, MAX_LITERAL_TOTAL
-            ))
+            Some(LimitExceeded::LiteralTotal(self.literal_total))
         } else if self.literals > MAX_LITERALS {
-            Some(format!(
-                "max literals for command {} is larger than allowed {}",
-                self.literals, MAX_LITERALS
-            ))
+            Some(LimitExceeded::LiteralCount(self.literals))
         } else if !lit.sync
             && self.config.non_sync == NonSyncLiterals::Minus
             && lit.size > MAX_LITERAL_MINUS
         {
-            Some(format!(
-                "non-synchronizing literal size {} is larger than allowed {}",
-                lit.size, MAX_LITERAL_MINUS
-            ))
+            Some(LimitExceeded::NonSyncLiteralSize(lit.size))
         } else {
             None
         };
-        if let Some(detail) = detail {
+        if let Some(over) = over {
             let tagged = format!(
-                "{tag} BAD [TOOBIG] {name} unrecognized syntax/command: literal too big: {detail}\r\n"
+                "{tag} BAD [TOOBIG] {name} unrecognized syntax/command: literal too big: {over}\r\n"
             );
-            self.reject(tag, tagged, &detail, lit.sync);
+            self.reject(tag, tagged, over, lit.sync);
             return;
         }
         // Accepted: keep the literal header followed by CRLF.
@@ -435,21 +453,23 @@ impl CommandReader {
         )
     }
 
-    fn reject(&mut self, tag: String, tagged: String, detail: &str, sync: bool) {
+    fn reject(&mut self, tag: String, tagged: String, over: LimitExceeded, sync: bool) {
         if sync {
             // No `+` was sent, so the client sends no data: the line is done and the
             // connection stays usable.
             self.reset_command();
             self.events.push_back(Event::Rejected(Rejection {
                 tag,
+                limit: over,
                 reply: tagged.into_bytes(),
                 close: false,
             }));
         } else {
-            let mut reply = format!("* BYE [ALERT] {detail}\r\n").into_bytes();
+            let mut reply = format!("* BYE [ALERT] {over}\r\n").into_bytes();
             reply.extend_from_slice(tagged.as_bytes());
             self.events.push_back(Event::Rejected(Rejection {
                 tag,
+                limit: over,
                 reply,
                 close: true,
             }));
@@ -520,7 +540,7 @@ fn literal_at_end(seg: &[u8]) -> Option<LiteralHeader> {
 fn tag_and_name(buf: &[u8]) -> (String, String) {
     let mut words = buf.splitn(3, |&b| b == b' ');
     let tag = words.next().unwrap_or_default();
-    let tag = if !tag.is_empty() && tag.iter().all(|&b| crate::parse::is_tag_char(b)) {
+    let tag = if !tag.is_empty() && tag.iter().all(|&b| is_tag_char(b)) {
         String::from_utf8_lossy(tag).into_owned()
     } else {
         "*".to_owned()

@@ -4,7 +4,8 @@
 //! A small hand-written parser that works on byte offsets into the raw message, so sizes,
 //! line counts and section bytes are exact. It never fails: malformed input (missing
 //! boundaries, broken headers, 8-bit junk, deep nesting) still yields a best-effort
-//! structure. Nesting deeper than [`MAX_DEPTH`] is described as an opaque part.
+//! structure. Nesting deeper than [`crate::limits::MAX_MIME_DEPTH`] is described as an
+//! opaque part.
 
 mod section;
 mod structure;
@@ -13,4 +14,4 @@ mod tests;
 pub mod text;
 
 pub use section::{BinaryError, SectionError, apply_partial, binary, section};
-pub use structure::{MAX_DEPTH, MAX_PARTS, ParsedMessage};
+pub use structure::ParsedMessage;

@@ -3,14 +3,8 @@
 use std::ops::Range;
 
 use crate::body::{BodyStructure, Multipart, Params, PartExtension, SingleKind, SinglePart};
-use crate::response::{Address, Envelope};
-
-/// Deepest nesting of multiparts and message/rfc822 parts that is parsed; a part below
-/// this depth is described as an opaque single part.
-pub const MAX_DEPTH: usize = 20;
-
-/// Most parts parsed in one message; further parts of a multipart are ignored.
-pub const MAX_PARTS: usize = 10_000;
+use crate::envelope::{Address, Envelope};
+use crate::limits::{MAX_MIME_DEPTH, MAX_MIME_PARTS};
 
 /// One parsed header field.
 #[derive(Debug, Clone)]
@@ -63,7 +57,7 @@ pub struct ParsedMessage<'a> {
 impl<'a> ParsedMessage<'a> {
     /// Parse `raw` (the message as stored). Never fails and never panics.
     pub fn parse(raw: &'a [u8]) -> Self {
-        let mut budget = MAX_PARTS;
+        let mut budget = MAX_MIME_PARTS;
         let root = parse_node(raw, 0..raw.len(), 0, false, &mut budget);
         ParsedMessage { raw, root }
     }
@@ -350,7 +344,7 @@ fn parse_node(
         ctype,
         kind: NodeKind::Leaf,
     };
-    if depth >= MAX_DEPTH || *budget == 0 {
+    if depth >= MAX_MIME_DEPTH || *budget == 0 {
         return node;
     }
     if node.ctype.media_type == "multipart" {

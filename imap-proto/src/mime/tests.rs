@@ -1,7 +1,9 @@
 use super::*;
 use crate::body::BodyStructure;
 use crate::command::{Section, SectionText};
-use crate::response::{Data, EncodeOptions, FetchData, Response};
+use crate::encode::EncodeOptions;
+use crate::limits::MAX_MIME_DEPTH;
+use crate::response::{Data, FetchData, Response};
 use proptest::prelude::*;
 
 fn fetch_line(item: FetchData) -> String {
@@ -264,7 +266,7 @@ fn lf_only_and_deep_nesting() {
     let msg = b"Content-Type: multipart/mixed; boundary=z\n\n--z\n\nA\n--z--\n";
     assert_eq!(sec(msg, &[1], None).unwrap(), b"A");
     let mut deep = Vec::new();
-    for i in 0..(MAX_DEPTH + 50) {
+    for i in 0..(MAX_MIME_DEPTH + 50) {
         deep.extend_from_slice(
             format!("Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n").as_bytes(),
         );
@@ -277,7 +279,7 @@ fn lf_only_and_deep_nesting() {
             BodyStructure::Multipart(m) => 1 + m.parts.iter().map(depth).max().unwrap_or(0),
         }
     }
-    assert!(depth(&m.body_structure(true)) <= MAX_DEPTH + 1);
+    assert!(depth(&m.body_structure(true)) <= MAX_MIME_DEPTH + 1);
 }
 
 /// Split an mbox into messages (CRLF line endings), undoing `>From ` escaping.

@@ -1,5 +1,11 @@
 use super::*;
-use crate::reader::{CommandReader, Event};
+use crate::command::{
+    CommandBody, FetchItem, ListCommand, ListReturn, ListSelect, QresyncParams, SearchKey,
+    SearchReturn, Section, SectionText, SelectParams, StatusItem, StoreAction, StoreCommand,
+};
+use crate::datetime::Date;
+use crate::reader::{CommandReader, Event, RawCommand};
+use crate::types::{Flag, Mailbox, Secret, SeqNum, SequenceSet};
 use proptest::prelude::*;
 
 /// Read one command through the reader (literals included) and parse it.
@@ -69,14 +75,14 @@ fn simple_commands() {
         "a NOOP x", "a NOOP ", "a", "a ", " NOOP", "+ NOOP", "a FOO", "a NOOP\0",
     ] {
         let e = bad(line);
-        assert!(!e.message.is_empty());
+        assert!(!e.error.to_string().is_empty());
     }
     assert_eq!(bad("a FOO").tag.as_deref(), Some("a"));
-    assert_eq!(bad("a FOO").message, "unrecognized command");
-    assert_eq!(bad("a FOO").kind, ParseErrorKind::UnknownCommand);
-    assert_eq!(bad("a UID FOO 1").kind, ParseErrorKind::UnknownCommand);
-    assert_eq!(bad("a NOOP x").kind, ParseErrorKind::Syntax);
-    assert_eq!(bad("(x").kind, ParseErrorKind::MissingTag);
+    assert_eq!(bad("a FOO").error.to_string(), "unrecognized command");
+    assert_eq!(bad("a FOO").kind(), ParseErrorKind::UnknownCommand);
+    assert_eq!(bad("a UID FOO 1").kind(), ParseErrorKind::UnknownCommand);
+    assert_eq!(bad("a NOOP x").kind(), ParseErrorKind::Syntax);
+    assert_eq!(bad("(x").kind(), ParseErrorKind::MissingTag);
     assert_eq!(bad("(x").tag, None);
     assert_eq!(bad("(x").reply(), b"* BAD missing tag\r\n");
     assert_eq!(bad("a FOO").reply(), b"a BAD unrecognized command\r\n");
@@ -477,9 +483,9 @@ fn search() {
         bad(line);
     }
     let deep = format!("a SEARCH {}ALL", "NOT ".repeat(1000));
-    assert!(bad(&deep).message.contains("nested"));
+    assert!(bad(&deep).error.to_string().contains("nested"));
     let deep = format!("a SEARCH {}ALL{}", "(".repeat(1000), ")".repeat(1000));
-    assert!(bad(&deep).message.contains("nested"));
+    assert!(bad(&deep).error.to_string().contains("nested"));
 }
 
 #[test]
@@ -858,7 +864,8 @@ proptest! {
     /// parses back to the same name.
     #[test]
     fn encoded_mailbox_names_parse_back(name in "[^\\x00]{1,30}", utf8 in any::<bool>()) {
-        use crate::response::{Data, EncodeOptions, Response};
+        use crate::encode::EncodeOptions;
+        use crate::response::{Data, Response};
         let bytes = Response::Data(Data::Status {
             mailbox: name.clone(),
             items: vec![(StatusItem::Messages, 1)],
@@ -1092,7 +1099,7 @@ proptest! {
             let ours = parse_opts(&line, ParseOptions::default());
             // Policy difference: imap-codec does not decode modified UTF-7, we reject
             // invalid modified UTF-7 from IMAP4rev1 clients.
-            if matches!(&ours, Err(e) if e.message.contains("modified UTF-7")) {
+            if matches!(&ours, Err(e) if e.error.to_string().contains("modified UTF-7")) {
                 return Ok(());
             }
             prop_assert!(ours.is_ok(), "{line:?}: {:?}", ours);

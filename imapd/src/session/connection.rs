@@ -17,11 +17,10 @@ use super::{
 };
 use postern_imap_proto::capabilities::{CapabilityContext, capabilities};
 use postern_imap_proto::command::CommandBody;
+use postern_imap_proto::encode::{CONTINUE_LITERAL, EncodeOptions};
 use postern_imap_proto::parse::{ParseOptions, parse_command};
 use postern_imap_proto::reader::{CommandReader, Event};
-use postern_imap_proto::response::{
-    CONTINUE_LITERAL, Code, Data, EncodeOptions, Response, StatusKind, StatusResponse,
-};
+use postern_imap_proto::response::{Code, Data, Response, StatusKind, StatusResponse};
 use postern_tls::stream::ClientStream;
 
 /// The SASL mechanisms always advertised, in mox's order (§2.1); PLAIN and EXTERNAL are

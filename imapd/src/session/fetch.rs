@@ -17,7 +17,8 @@
 use std::borrow::Cow;
 
 use crate::store::MessageInfo;
-use postern_imap_proto::command::{DateTime, FetchItem, Section, SectionText};
+use postern_imap_proto::command::{FetchItem, Section, SectionText};
+use postern_imap_proto::datetime::DateTime;
 use postern_imap_proto::mime::{self, BinaryError, ParsedMessage};
 use postern_imap_proto::response::{FetchData, Rfc822Part};
 use postern_imap_proto::types::Flag;

@@ -13,7 +13,8 @@ use super::mail_session::{MailState, Reply};
 use super::view::{compact_set, uid_ranges};
 use crate::store::{Account, FlagChange, FlagOp, Flags, MailboxId, StoreError};
 use postern_imap_proto::command::{FetchCommand, FetchItem};
-use postern_imap_proto::response::{Code, Data, EncodeOptions, Response};
+use postern_imap_proto::encode::EncodeOptions;
+use postern_imap_proto::response::{Code, Data, Response};
 
 /// Most messages whose index entries are loaded at once.
 const BATCH_MESSAGES: usize = 256;

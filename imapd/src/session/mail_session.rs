@@ -14,11 +14,10 @@ use super::mail_access::{MailError, blocking};
 use super::view::{MailboxView, ViewUpdate, compact_set};
 use crate::store::{Account, MailboxId, StoreError, ViewPin};
 use postern_imap_proto::command::{Command, CommandBody};
+use postern_imap_proto::encode::{CONTINUE_LITERAL, EncodeOptions};
 use postern_imap_proto::parse::{ParseOptions, append_mailbox, parse_command};
 use postern_imap_proto::reader::Event;
-use postern_imap_proto::response::{
-    CONTINUE_LITERAL, Code, Data, EncodeOptions, FetchData, Response, StatusKind, StatusResponse,
-};
+use postern_imap_proto::response::{Code, Data, FetchData, Response, StatusKind, StatusResponse};
 
 /// Extensions the client turned on (ENABLE, or implicitly by CONDSTORE commands).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

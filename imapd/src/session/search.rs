@@ -25,7 +25,8 @@
 use std::cell::OnceCell;
 
 use crate::store::{Flags, MessageInfo};
-use postern_imap_proto::command::{Date, SearchKey, SearchReturn};
+use postern_imap_proto::command::{SearchKey, SearchReturn};
+use postern_imap_proto::datetime::Date;
 use postern_imap_proto::mime::{ParsedMessage, text};
 use postern_imap_proto::response::EsearchData;
 use postern_imap_proto::types::{SeqNum, SequenceSet};
@@ -237,22 +238,6 @@ fn in_set(set: &SequenceSet, n: u32, max: u32, saved: &[u32], saved_key: u32) ->
     }
 }
 
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-fn days_from_civil(date: Date) -> i64 {
-    let (y, m, d) = (
-        i64::from(date.year),
-        i64::from(date.month),
-        i64::from(date.day),
-    );
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// The UTC day (days since the epoch) of a unix time.
 fn utc_day(unix: i64) -> i64 {
     unix.div_euclid(86_400)
@@ -268,7 +253,7 @@ enum DateTest {
 
 impl DateTest {
     fn holds(self, day: i64, date: Date) -> bool {
-        let key = days_from_civil(date);
+        let key = date.days_since_epoch();
         match self {
             DateTest::Before => day < key,
             DateTest::On => day == key,
@@ -376,7 +361,7 @@ impl<'m> Evaluator<'_, 'm> {
         let day = text::header_values(parsed, "date")
             .first()
             .and_then(|v| parse_sent_date(v))
-            .map_or_else(|| utc_day(self.msg.info.received), days_from_civil);
+            .map_or_else(|| utc_day(self.msg.info.received), Date::days_since_epoch);
         test.holds(day, date)
     }
 

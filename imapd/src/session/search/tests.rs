@@ -1,6 +1,7 @@
 use super::*;
 use crate::store::MessageId;
-use postern_imap_proto::response::{Data, EncodeOptions, Response};
+use postern_imap_proto::encode::EncodeOptions;
+use postern_imap_proto::response::{Data, Response};
 use proptest::prelude::*;
 
 /// A multipart message: RFC 2047 headers, a quoted-printable Latin-1 text part, a

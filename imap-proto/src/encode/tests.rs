@@ -1,6 +1,11 @@
 use super::*;
 use crate::body::{BodyStructure, Multipart, PartExtension, SingleKind, SinglePart};
-use crate::command::{DateTime, Section, SectionText, StatusItem};
+use crate::command::{Section, SectionText, StatusItem};
+use crate::datetime::DateTime;
+use crate::envelope::{Address, Envelope};
+use crate::response::{
+    Code, Data, EsearchData, FetchData, ListData, Rfc822Part, StatusKind, StatusResponse,
+};
 use crate::types::{Flag, SeqNum, SequenceSet};
 use imap_codec::decode::Decoder;
 use imap_codec::{GreetingCodec, ResponseCodec};
