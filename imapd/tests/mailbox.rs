@@ -258,6 +258,86 @@ async fn messages() {
     );
 }
 
+/// The command-state gate end to end: each command in each state it does not belong
+/// to gets the one answer for that case (NO before or after login, BAD without a
+/// selected mailbox, NO [READ-ONLY] for changes to an EXAMINEd mailbox), and the
+/// commands that may run do.
+#[tokio::test]
+async fn commands_in_the_wrong_state() {
+    let server = Server::start().await;
+    let mut plain = server.connect_plain().await;
+    let greeting = plain.line().await;
+    assert!(greeting.starts_with("* OK "), "{greeting}");
+    for (command, answer) in [
+        (
+            "SELECT INBOX",
+            "p NO SELECT not allowed in this connection state",
+        ),
+        (
+            "UID FETCH 1 FLAGS",
+            "p NO UID FETCH not allowed in this connection state",
+        ),
+        ("IDLE", "p NO IDLE not allowed in this connection state"),
+        ("NOOP", "p OK noop done"),
+    ] {
+        let lines = plain.command("p", command).await;
+        assert_eq!(lines.last().unwrap(), answer, "{command}");
+    }
+
+    let mut client = server.login_tls().await;
+    let last = client
+        .append("a", "INBOX", "", b"Subject: x\r\n\r\nx\r\n")
+        .await;
+    assert!(last.starts_with("a OK "), "{last}");
+    for (command, answer) in [
+        (
+            "AUTHENTICATE PLAIN",
+            "t NO AUTHENTICATE not allowed in this connection state",
+        ),
+        ("FETCH 1 FLAGS", "t BAD no mailbox selected"),
+        ("CHECK", "t BAD no mailbox selected"),
+        ("CLOSE", "t BAD no mailbox selected"),
+        ("UNSELECT", "t BAD no mailbox selected"),
+        ("UID EXPUNGE 1", "t BAD no mailbox selected"),
+        ("EXAMINE INBOX", "t OK [READ-ONLY] examine done"),
+        (
+            "STORE 1 +FLAGS (\\Seen)",
+            "t NO [READ-ONLY] mailbox is read-only",
+        ),
+        (
+            "UID MOVE 1 Archive",
+            "t NO [READ-ONLY] mailbox is read-only",
+        ),
+        ("EXPUNGE", "t NO [READ-ONLY] mailbox is read-only"),
+        ("UID EXPUNGE 1", "t NO [READ-ONLY] mailbox is read-only"),
+        ("CHECK", "t OK check done"),
+        ("UID SEARCH ALL", "t OK search done"),
+        ("UID COPY 1 Archive", "t OK [COPYUID V 1 1] copy done"),
+        ("STATUS INBOX (MESSAGES)", "t OK status done"),
+        ("CLOSE", "t OK close done"),
+        ("SEARCH ALL", "t BAD no mailbox selected"),
+        ("SELECT INBOX", "t OK [READ-WRITE] select done"),
+        ("STORE 1 +FLAGS.SILENT (\\Deleted)", "t OK store done"),
+        ("UNSELECT", "t OK unselect done"),
+        ("STATUS INBOX (MESSAGES)", "t OK status done"),
+    ] {
+        let lines = client.command("t", command).await;
+        let last = lines.last().unwrap();
+        let last = match last.split_once("[COPYUID ") {
+            // The UIDVALIDITY is the store's; the rest is pinned.
+            Some((head, tail)) => match tail.split_once(' ') {
+                Some((_, rest)) => format!("{head}[COPYUID V {rest}"),
+                None => last.clone(),
+            },
+            None => last.clone(),
+        };
+        assert_eq!(last, answer, "{command}: {lines:?}");
+    }
+    // The message is still there, flagged, after UNSELECT (which does not expunge).
+    let lines = client.command("t", "STATUS INBOX (MESSAGES)").await;
+    assert_eq!(lines[0], "* STATUS \"INBOX\" (MESSAGES 1)", "{lines:?}");
+}
+
 /// One session in IDLE hears another session's APPEND, STORE and EXPUNGE at once;
 /// outside IDLE the changes come before the next tagged reply, and no EXPUNGE is sent
 /// during FETCH by sequence number.

@@ -21,6 +21,7 @@ use postern_imap_proto::encode::{CONTINUE_LITERAL, EncodeOptions};
 use postern_imap_proto::parse::{ParseOptions, parse_command};
 use postern_imap_proto::reader::{CommandReader, Event};
 use postern_imap_proto::response::{Code, Data, Response, StatusKind, StatusResponse};
+use postern_imap_proto::state::ConnectionState;
 use postern_tls::stream::ClientStream;
 
 /// The SASL mechanisms always advertised, in mox's order (§2.1); PLAIN and EXTERNAL are
@@ -365,6 +366,18 @@ impl Session {
                 continue;
             };
             let tag = cmd.tag.as_str();
+            // The state gate: only commands of this state and of any state pass.
+            let name = cmd.body.name();
+            if let Err(refusal) = cmd
+                .body
+                .required_state()
+                .check(ConnectionState::NotAuthenticated)
+            {
+                let text = refusal.text(name);
+                self.reply(tag, refusal.kind(), refusal.code(), &text)
+                    .await?;
+                continue;
+            }
             if self.common_command(tag, &cmd.body).await? {
                 continue;
             }
@@ -398,10 +411,8 @@ impl Session {
                         return Ok(user);
                     }
                 }
-                other => {
-                    let text = format!("{} not allowed in this connection state", other.name());
-                    self.reply(tag, StatusKind::No, None, &text).await?;
-                }
+                // The gate let nothing else through.
+                _ => {}
             }
         }
     }

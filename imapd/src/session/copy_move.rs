@@ -3,7 +3,7 @@
 
 use super::connection::{End, Session};
 use super::mail_access::blocking;
-use super::mail_session::{MailState, Reply};
+use super::mail_session::{MailState, Reply, Selected};
 use super::view::{ordered_set, uid_ranges};
 use postern_imap_proto::response::{Code, Response, StatusKind, StatusResponse};
 use postern_imap_proto::types::{Mailbox, SequenceSet};
@@ -13,6 +13,7 @@ impl Session {
     pub(super) async fn copy_or_move(
         &mut self,
         st: &mut MailState,
+        sel: &mut Selected,
         uid: bool,
         set: &SequenceSet,
         target: &Mailbox,
@@ -20,12 +21,6 @@ impl Session {
     ) -> Result<Reply, End> {
         let enabled = st.enabled;
         let account = st.account.clone();
-        let Some(sel) = st.selected.as_mut() else {
-            return Ok(Reply::bad("no mailbox selected"));
-        };
-        if is_move && sel.read_only {
-            return Ok(Reply::no(Some(Code::ReadOnly), "mailbox is read-only"));
-        }
         let uids = if uid {
             sel.view.resolve_uids(set, &sel.saved)
         } else {

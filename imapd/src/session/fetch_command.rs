@@ -9,7 +9,7 @@ use super::fetch::{
     FetchError, FetchMessage, fetch_data, header_suffices, marks_seen, needs_content,
 };
 use super::mail_access::blocking;
-use super::mail_session::{MailState, Reply};
+use super::mail_session::{MailState, Reply, Selected};
 use super::view::{compact_set, uid_ranges};
 use crate::store::{Account, FlagChange, FlagOp, Flags, MailboxId, StoreError};
 use postern_imap_proto::command::{FetchCommand, FetchItem};
@@ -157,6 +157,7 @@ impl Session {
     pub(super) async fn fetch(
         &mut self,
         st: &mut MailState,
+        sel: &mut Selected,
         cmd: FetchCommand,
     ) -> Result<Reply, End> {
         if cmd.vanished && (!cmd.uid || !st.enabled.qresync || cmd.changed_since.is_none()) {
@@ -169,9 +170,6 @@ impl Session {
         }
         let enabled = st.enabled;
         let account = st.account.clone();
-        let Some(sel) = st.selected.as_mut() else {
-            return Ok(Reply::bad("no mailbox selected"));
-        };
         let uids = if cmd.uid {
             sel.view.resolve_uids(&cmd.set, &sel.saved)
         } else {
@@ -211,14 +209,10 @@ impl Session {
                 Err(e) => return Ok(Reply::failure(&e, Code::NonExistent)),
             }
         }
-        let targets: Vec<(u32, u32)> = {
-            let Some(sel) = st.selected.as_ref() else {
-                return Ok(Reply::bad("no mailbox selected"));
-            };
-            uids.iter()
-                .filter_map(|&u| sel.view.seq_of(u).map(|s| (u, s)))
-                .collect()
-        };
+        let targets: Vec<(u32, u32)> = uids
+            .iter()
+            .filter_map(|&u| sel.view.seq_of(u).map(|s| (u, s)))
+            .collect();
         let opts = self.encode_options();
         let mut pos = 0;
         let mut missing = 0;

@@ -18,6 +18,7 @@ use postern_imap_proto::encode::{CONTINUE_LITERAL, EncodeOptions};
 use postern_imap_proto::parse::{ParseOptions, append_mailbox, parse_command};
 use postern_imap_proto::reader::Event;
 use postern_imap_proto::response::{Code, Data, FetchData, Response, StatusKind, StatusResponse};
+use postern_imap_proto::state::{ConnectionState, RequiredState, StateRefusal};
 
 /// Extensions the client turned on (ENABLE, or implicitly by CONDSTORE commands).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -63,6 +64,18 @@ pub(super) struct MailState {
     /// (UID, modseq) of flag changes the current command reported itself, sorted, so
     /// that the next comparison with the store does not report them again.
     pub(super) reported: Vec<(u32, u64)>,
+}
+
+impl MailState {
+    /// The connection state, as the state gate sees it.
+    pub(super) fn connection_state(&self) -> ConnectionState {
+        match &self.selected {
+            None => ConnectionState::Authenticated,
+            Some(sel) => ConnectionState::Selected {
+                read_only: sel.read_only,
+            },
+        }
+    }
 }
 
 /// The tagged answer of a command, sent after the untagged updates.
@@ -113,6 +126,15 @@ impl Reply {
         }
     }
 
+    /// The answer to the command named `command` when the state gate refuses it.
+    pub(super) fn refused(refusal: StateRefusal, command: &str) -> Reply {
+        Reply {
+            kind: refusal.kind(),
+            code: refusal.code(),
+            text: refusal.text(command),
+        }
+    }
+
     /// The reply for a failed store call. `missing` is the code for a mailbox that does
     /// not exist (NONEXISTENT, or TRYCREATE for a target mailbox).
     pub(super) fn failure(e: &MailError, missing: Code) -> Reply {
@@ -143,6 +165,44 @@ impl Reply {
         };
         Reply::no(code, &text)
     }
+}
+
+/// What the state gate hands a command it admits.
+enum Admitted {
+    /// A command of the authenticated state, or of any state.
+    Unselected,
+    /// A selected-state command, with the selected mailbox: taken out of the mail state
+    /// while the command runs, and put back after it unless the command closes it.
+    Selected(Selected),
+}
+
+/// The command-state gate: whether `body` may run in the session's state
+/// ([`RequiredState::check`] decides, and how a refusal is answered), and for a
+/// selected-state command the selected mailbox to run it on.
+fn admit(st: &mut MailState, body: &CommandBody) -> Result<Admitted, StateRefusal> {
+    let required = body.required_state();
+    required.check(st.connection_state())?;
+    match required {
+        RequiredState::Selected | RequiredState::SelectedWritable => st
+            .selected
+            .take()
+            .map(Admitted::Selected)
+            .ok_or(StateRefusal::NoMailboxSelected),
+        RequiredState::Any | RequiredState::NotAuthenticated | RequiredState::Authenticated => {
+            Ok(Admitted::Unselected)
+        }
+    }
+}
+
+/// The answer when a command reaches a handler group the gate does not send it to:
+/// a bug of this server, logged and answered `NO [SERVERBUG]`.
+fn gate_mismatch(st: &MailState, command: &str) -> Reply {
+    tracing::error!(
+        account = st.account.name(),
+        command,
+        "command reached a handler of the wrong state"
+    );
+    Reply::no(Some(Code::ServerBug), "internal error, try again later")
 }
 
 /// Whether untagged EXPUNGE may be sent during `body` (RFC 9051 §7.5.1: not during
@@ -275,8 +335,8 @@ impl Session {
         }
     }
 
-    /// Runs one command: brings the view up to date, runs it, reports what changed and
-    /// sends the tagged reply.
+    /// Runs one command: brings the view up to date, passes the state gate, runs it,
+    /// reports what changed and sends the tagged reply.
     async fn run_command(
         &mut self,
         st: &mut MailState,
@@ -292,43 +352,60 @@ impl Session {
         }
         let name = body.name();
         tracing::debug!(account = st.account.name(), command = name, "command");
-        let mut report_after = true;
-        let reply = match body {
-            CommandBody::Capability | CommandBody::Id { .. } | CommandBody::Logout => {
-                self.common_command(&tag, &body).await?;
-                return Ok(());
+        if matches!(
+            body,
+            CommandBody::Capability | CommandBody::Id { .. } | CommandBody::Logout
+        ) {
+            self.common_command(&tag, &body).await?;
+            return Ok(());
+        }
+        // SELECT, EXAMINE, CLOSE and UNSELECT leave a new view (or none): nothing of the
+        // old one to report after them.
+        let report_after = !matches!(
+            body,
+            CommandBody::Select { .. }
+                | CommandBody::Examine { .. }
+                | CommandBody::Close
+                | CommandBody::Unselect
+        );
+        let reply = match admit(st, &body) {
+            Err(refusal) => Reply::refused(refusal, name),
+            Ok(Admitted::Selected(mut sel)) => {
+                let deselects = matches!(body, CommandBody::Close | CommandBody::Unselect);
+                let reply = self.selected_command(st, &mut sel, &tag, body).await?;
+                if !deselects {
+                    st.selected = Some(sel);
+                }
+                reply
             }
-            CommandBody::Noop | CommandBody::Check => {
-                Reply::ok(&format!("{} done", name.to_ascii_lowercase()))
-            }
-            CommandBody::StartTls
-            | CommandBody::Login { .. }
-            | CommandBody::Authenticate { .. } => Reply::no(
-                None,
-                &format!("{name} not allowed in this connection state"),
-            ),
+            Ok(Admitted::Unselected) => self.unselected_command(st, body, staged).await?,
+        };
+        if report_after {
+            st.reported.sort_unstable();
+            self.report_changes(st, expunge_ok).await?;
+        }
+        // Nothing of the command's size stays around while the client thinks.
+        st.reported = Vec::new();
+        self.reply(&tag, reply.kind, reply.code, &reply.text).await
+    }
+
+    /// Runs a command of the authenticated state (or of any state) that the gate let
+    /// through.
+    async fn unselected_command(
+        &mut self,
+        st: &mut MailState,
+        body: CommandBody,
+        staged: AppendStaging,
+    ) -> Result<Reply, End> {
+        Ok(match body {
+            CommandBody::Noop => Reply::ok("noop done"),
             CommandBody::Enable { capabilities } => self.enable(st, &capabilities).await?,
             CommandBody::Select { mailbox, params } => {
-                report_after = false;
                 self.select(st, &mailbox, params, false).await?
             }
             CommandBody::Examine { mailbox, params } => {
-                report_after = false;
                 self.select(st, &mailbox, params, true).await?
             }
-            CommandBody::Close => {
-                report_after = false;
-                self.close(st).await
-            }
-            CommandBody::Unselect => {
-                report_after = false;
-                match st.selected.take() {
-                    Some(_) => Reply::ok("unselect done"),
-                    None => Reply::bad("no mailbox selected"),
-                }
-            }
-            CommandBody::Expunge => self.expunge(st, None).await?,
-            CommandBody::UidExpunge { set } => self.expunge(st, Some(set)).await?,
             CommandBody::Create {
                 mailbox,
                 special_use,
@@ -345,23 +422,38 @@ impl Session {
                 self.append(st, &mailbox, messages, staged).await
             }
             CommandBody::Idle => self.idle(st).await?,
-            CommandBody::Fetch(fetch) => self.fetch(st, fetch).await?,
-            CommandBody::Search(search) => self.search(st, &tag, search).await?,
-            CommandBody::Store(store) => self.store(st, store).await?,
+            other => gate_mismatch(st, other.name()),
+        })
+    }
+
+    /// Runs a selected-state command that the gate let through, on the selected
+    /// mailbox `sel`.
+    async fn selected_command(
+        &mut self,
+        st: &mut MailState,
+        sel: &mut Selected,
+        tag: &str,
+        body: CommandBody,
+    ) -> Result<Reply, End> {
+        Ok(match body {
+            CommandBody::Check => Reply::ok("check done"),
+            CommandBody::Close => self.close(st, sel).await,
+            CommandBody::Unselect => Reply::ok("unselect done"),
+            CommandBody::Expunge => self.expunge(st, sel, None).await?,
+            CommandBody::UidExpunge { set } => self.expunge(st, sel, Some(set)).await?,
+            CommandBody::Fetch(fetch) => self.fetch(st, sel, fetch).await?,
+            CommandBody::Search(search) => self.search(st, sel, tag, search).await?,
+            CommandBody::Store(store) => self.store(st, sel, store).await?,
             CommandBody::Copy { uid, set, mailbox } => {
-                self.copy_or_move(st, uid, &set, &mailbox, false).await?
+                self.copy_or_move(st, sel, uid, &set, &mailbox, false)
+                    .await?
             }
             CommandBody::Move { uid, set, mailbox } => {
-                self.copy_or_move(st, uid, &set, &mailbox, true).await?
+                self.copy_or_move(st, sel, uid, &set, &mailbox, true)
+                    .await?
             }
-        };
-        if report_after {
-            st.reported.sort_unstable();
-            self.report_changes(st, expunge_ok).await?;
-        }
-        // Nothing of the command's size stays around while the client thinks.
-        st.reported = Vec::new();
-        self.reply(&tag, reply.kind, reply.code, &reply.text).await
+            other => gate_mismatch(st, other.name()),
+        })
     }
 
     /// ENABLE (RFC 5161): CONDSTORE, QRESYNC, IMAP4rev2 and UTF8=ACCEPT.

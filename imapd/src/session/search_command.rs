@@ -6,7 +6,7 @@
 use super::connection::{End, Session};
 use super::content::read_content;
 use super::mail_access::blocking;
-use super::mail_session::{MailState, Reply, unix_now};
+use super::mail_session::{MailState, Reply, Selected, unix_now};
 use super::search::{
     SearchMessage, SearchScope, esearch_data, header_suffices, matches, modseq_basis,
     needs_content, saved_result,
@@ -88,6 +88,7 @@ impl Session {
     pub(super) async fn search(
         &mut self,
         st: &mut MailState,
+        sel: &mut Selected,
         tag: &str,
         cmd: SearchCommand,
     ) -> Result<Reply, End> {
@@ -107,9 +108,6 @@ impl Session {
         }
         let enabled = st.enabled;
         let account = st.account.clone();
-        let Some(sel) = st.selected.as_mut() else {
-            return Ok(Reply::bad("no mailbox selected"));
-        };
         let view = std::sync::Arc::new(sel.view.uids().to_vec());
         let key = std::sync::Arc::new(key);
         let saved = std::sync::Arc::new(sel.saved.clone());

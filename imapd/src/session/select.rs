@@ -155,11 +155,9 @@ impl Session {
         })
     }
 
-    /// CLOSE: expunges `\Deleted` messages silently when read-write, then deselects.
-    pub(super) async fn close(&mut self, st: &mut MailState) -> Reply {
-        let Some(sel) = st.selected.take() else {
-            return Reply::bad("no mailbox selected");
-        };
+    /// CLOSE of `sel` (the caller deselects it): expunges `\Deleted` messages silently
+    /// when read-write.
+    pub(super) async fn close(&mut self, st: &mut MailState, sel: &Selected) -> Reply {
         if !sel.read_only {
             let account = st.account.clone();
             let ranges = uid_ranges(sel.view.uids());
@@ -175,16 +173,11 @@ impl Session {
     pub(super) async fn expunge(
         &mut self,
         st: &mut MailState,
+        sel: &mut Selected,
         set: Option<SequenceSet>,
     ) -> Result<Reply, End> {
         let enabled = st.enabled;
         let account = st.account.clone();
-        let Some(sel) = st.selected.as_mut() else {
-            return Ok(Reply::bad("no mailbox selected"));
-        };
-        if sel.read_only {
-            return Ok(Reply::no(Some(Code::ReadOnly), "mailbox is read-only"));
-        }
         let uids = match &set {
             Some(set) => sel.view.resolve_uids(set, &sel.saved),
             None => sel.view.uids().to_vec(),

@@ -4,7 +4,7 @@
 use super::connection::{End, Session};
 use super::flags::split_flags;
 use super::mail_access::blocking;
-use super::mail_session::{MailState, Reply};
+use super::mail_session::{MailState, Reply, Selected};
 use super::view::{compact_set, uid_ranges};
 use crate::store::{FlagChange, FlagOp};
 use postern_imap_proto::command::{StoreAction, StoreCommand};
@@ -15,6 +15,7 @@ impl Session {
     pub(super) async fn store(
         &mut self,
         st: &mut MailState,
+        sel: &mut Selected,
         cmd: StoreCommand,
     ) -> Result<Reply, End> {
         if cmd.unchanged_since.is_some() {
@@ -22,12 +23,6 @@ impl Session {
         }
         let enabled = st.enabled;
         let account = st.account.clone();
-        let Some(sel) = st.selected.as_mut() else {
-            return Ok(Reply::bad("no mailbox selected"));
-        };
-        if sel.read_only {
-            return Ok(Reply::no(Some(Code::ReadOnly), "mailbox is read-only"));
-        }
         let uids = if cmd.uid {
             sel.view.resolve_uids(&cmd.set, &sel.saved)
         } else {
