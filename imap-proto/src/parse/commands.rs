@@ -168,25 +168,7 @@ impl Parser<'_> {
             "SEARCH" => CommandBody::Search(self.search(false)?),
             "FETCH" => CommandBody::Fetch(self.fetch(false)?),
             "STORE" => CommandBody::Store(self.store(false)?),
-            "COPY" | "MOVE" => {
-                self.sp()?;
-                let set = self.sequence_set()?;
-                self.sp()?;
-                let mailbox = self.mailbox()?;
-                if name == "COPY" {
-                    CommandBody::Copy {
-                        uid: false,
-                        set,
-                        mailbox,
-                    }
-                } else {
-                    CommandBody::Move {
-                        uid: false,
-                        set,
-                        mailbox,
-                    }
-                }
-            }
+            "COPY" | "MOVE" => self.copy_or_move(false, name == "MOVE")?,
             "UID" => {
                 self.sp()?;
                 let sub = self.upper_atom()?;
@@ -200,29 +182,24 @@ impl Parser<'_> {
                             set: self.sequence_set()?,
                         }
                     }
-                    "COPY" | "MOVE" => {
-                        self.sp()?;
-                        let set = self.sequence_set()?;
-                        self.sp()?;
-                        let mailbox = self.mailbox()?;
-                        if sub == "COPY" {
-                            CommandBody::Copy {
-                                uid: true,
-                                set,
-                                mailbox,
-                            }
-                        } else {
-                            CommandBody::Move {
-                                uid: true,
-                                set,
-                                mailbox,
-                            }
-                        }
-                    }
+                    "COPY" | "MOVE" => self.copy_or_move(true, sub == "MOVE")?,
                     _ => return Err(SyntaxError::UnknownUidCommand(sub)),
                 }
             }
             _ => return Err(SyntaxError::UnknownCommand),
+        })
+    }
+
+    /// COPY or MOVE (`is_move`) arguments: a sequence set and the target mailbox.
+    fn copy_or_move(&mut self, uid: bool, is_move: bool) -> R<CommandBody> {
+        self.sp()?;
+        let set = self.sequence_set()?;
+        self.sp()?;
+        let mailbox = self.mailbox()?;
+        Ok(if is_move {
+            CommandBody::Move { uid, set, mailbox }
+        } else {
+            CommandBody::Copy { uid, set, mailbox }
         })
     }
 
