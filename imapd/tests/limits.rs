@@ -2,7 +2,7 @@
 //! and total size per command, oversized synchronising and non-synchronising literals,
 //! and a 10 MB line without CRLF, with imapd's memory read from /proc.
 //!
-//! `src/protocol/reader/tests.rs` proves the same limits on the sans-I/O reader; these
+//! `imap-proto/src/reader/tests.rs` proves the same limits on the sans-I/O reader; these
 //! tests prove that the daemon wires them up: the replies reach the client before any
 //! `+`, the connection stays usable or is closed as §7 says, and memory stays bounded.
 
