@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dkim;
+pub mod mail;
 pub mod queue;
 pub mod session;
 pub mod smtp;

@@ -13,15 +13,15 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mail_parser::{HeaderName, MessageParser};
 
+use crate::mail::{SenderAddress, SenderFieldsError, sender_addresses};
 use crate::smtp::limits::{MAX_HEADER_SECTION, WRITE_CHUNK};
 
 /// What the header section says, for the checks after the message is complete.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct HeaderFacts {
-    /// The number of From header fields.
-    pub(super) from_fields: usize,
-    /// The addresses of the From field(s).
-    pub(super) from_addresses: Vec<String>,
+    /// The addresses of the sender fields, which must be the account's; or why those
+    /// fields are refused.
+    pub(super) senders: Result<Vec<SenderAddress>, SenderFieldsError>,
     /// The Message-ID of the message (added if the client sent none).
     pub(super) message_id: String,
 }
@@ -194,7 +194,7 @@ impl MessageWriter {
             .into_inner()
             .map_err(|e| MessageProblem::Io(e.into_error()))?;
         file.seek(SeekFrom::Start(0)).map_err(MessageProblem::Io)?;
-        let facts = self.facts.take().unwrap_or_default();
+        let facts = self.facts.take().ok_or(MessageProblem::HeaderTooLarge)?;
         Ok((file, facts))
     }
 
@@ -224,8 +224,7 @@ impl MessageWriter {
             prefix.push_str(&format!("Date: {date}\r\n"));
         }
         self.facts = Some(HeaderFacts {
-            from_fields: parsed.from_fields,
-            from_addresses: parsed.from_addresses,
+            senders: sender_addresses(section),
             message_id,
         });
         let file = self
@@ -263,19 +262,15 @@ fn header_end(data: &[u8], from: usize) -> Option<usize> {
         .map(|pos| start + pos + 4)
 }
 
-/// What the checks need from a header section.
+/// What adding Date and Message-ID needs from a header section.
 struct ParsedHeader {
-    from_fields: usize,
-    from_addresses: Vec<String>,
     message_id: Option<String>,
     has_date: bool,
 }
 
-/// Reads the From addresses, Message-ID and Date presence from a header section.
+/// Reads the Message-ID and Date presence from a header section.
 fn header_facts(section: &[u8]) -> ParsedHeader {
     let mut facts = ParsedHeader {
-        from_fields: 0,
-        from_addresses: Vec::new(),
         message_id: None,
         has_date: false,
     };
@@ -284,17 +279,6 @@ fn header_facts(section: &[u8]) -> ParsedHeader {
     };
     for header in message.headers() {
         match header.name {
-            HeaderName::From => {
-                facts.from_fields += 1;
-                if let Some(address) = header.value.as_address() {
-                    facts.from_addresses.extend(
-                        address
-                            .iter()
-                            .filter_map(|a| a.address())
-                            .map(str::to_owned),
-                    );
-                }
-            }
             HeaderName::Date => facts.has_date = true,
             HeaderName::MessageId => {
                 facts.message_id = header
@@ -335,6 +319,16 @@ mod tests {
     use super::*;
     use std::io::Read;
 
+    fn addresses(facts: &HeaderFacts) -> Vec<&str> {
+        facts
+            .senders
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|s| s.address.as_str())
+            .collect()
+    }
+
     fn write(chunks: &[&[u8]], max: u64, check: bool) -> Result<(String, HeaderFacts), String> {
         let dir = tempfile::tempdir().unwrap();
         let file = unlinked_file(dir.path()).unwrap();
@@ -364,8 +358,7 @@ mod tests {
         assert!(text.starts_with("Received: x\r\nMessage-ID: <"), "{text}");
         assert!(text.contains("@mail.test>\r\nDate: "), "{text}");
         assert!(text.ends_with("From: a@example.org\r\nSubject: hi\r\n\r\nbody\r\n"));
-        assert_eq!(facts.from_fields, 1);
-        assert_eq!(facts.from_addresses, vec!["a@example.org".to_string()]);
+        assert_eq!(addresses(&facts), ["a@example.org"]);
         assert!(facts.message_id.ends_with("@mail.test"));
     }
 
@@ -379,14 +372,14 @@ mod tests {
             [b"Received: x\r\n".as_slice(), message.as_slice()].concat()
         );
         assert_eq!(facts.message_id, "x@y");
-        assert_eq!(facts.from_addresses.len(), 2);
+        assert_eq!(addresses(&facts), ["a@example.org", "b@example.org"]);
     }
 
     #[test]
     fn headers_only_message() {
         let (text, facts) = write(&[b"From: a@example.org\r\n"], 1000, true).unwrap();
         assert!(text.ends_with("\r\nFrom: a@example.org\r\n"), "{text}");
-        assert_eq!(facts.from_fields, 1);
+        assert_eq!(addresses(&facts), ["a@example.org"]);
     }
 
     #[test]

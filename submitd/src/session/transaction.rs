@@ -123,6 +123,18 @@ impl Session {
             Reply::new(553, 6, 7, "non-ascii address requires SMTPUTF8")
         } else if !is_mailbox(&to.address) {
             Reply::new(501, 1, 3, "bad recipient address syntax")
+        } else if transaction.mail_from.is_empty()
+            && !transaction.recipients.is_empty()
+            && !transaction.recipients.contains(&to.address)
+        {
+            // A null reverse path is for auto-replies (RFC 3834 §3.3), which go to one
+            // recipient; nothing can bounce back, so no more (mox's rule on port 25).
+            Reply::new(
+                452,
+                5,
+                3,
+                "only one recipient allowed with null reverse address",
+            )
         } else {
             if !transaction.recipients.contains(&to.address) {
                 transaction.recipients.push(to.address);
@@ -322,29 +334,32 @@ impl Session {
                 return;
             }
         };
-        if facts.from_fields != 1 || facts.from_addresses.is_empty() {
-            self.reply(Reply::new(
-                550,
-                6,
-                0,
-                "message must have one From header with an address of the authenticated account",
-            ));
-            return;
-        }
-        for address in &facts.from_addresses {
-            match self.owns_address(user.account(), address).await {
+        let senders = match facts.senders {
+            Ok(senders) => senders,
+            Err(e) => {
+                tracing::info!(account = user.account(), error = ?e.to_string(), "refused message header");
+                self.reply(Reply::new(550, 6, 0, e.to_string()));
+                return;
+            }
+        };
+        for sender in &senders {
+            match self.owns_address(user.account(), &sender.address).await {
                 Ownership::Owned => {}
                 Ownership::NotOwned => {
                     tracing::info!(
                         account = user.account(),
-                        from = ?address,
-                        "refused message From of another account"
+                        field = sender.field,
+                        address = ?sender.address,
+                        "refused message sender of another account"
                     );
                     self.reply(Reply::new(
                         550,
                         7,
                         1,
-                        "message From address must belong to the authenticated account",
+                        format!(
+                            "message {} address must belong to the authenticated account",
+                            sender.field
+                        ),
                     ));
                     return;
                 }
@@ -353,7 +368,10 @@ impl Session {
                         451,
                         3,
                         0,
-                        "cannot check the From address now, try again later",
+                        format!(
+                            "cannot check the {} address now, try again later",
+                            sender.field
+                        ),
                     ));
                     return;
                 }
