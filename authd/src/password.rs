@@ -88,6 +88,17 @@ impl Argon2Cost {
     }
 }
 
+/// The argon2id PHC string (random salt) of a password prepared with
+/// [`prepare_new_password`]. Slow on purpose: call it off the async executor.
+pub fn hash_argon2id(prepared: &str, cost: Argon2Cost) -> Result<String, PasswordError> {
+    let salt = random_bytes(16);
+    Ok(cost
+        .hasher()?
+        .hash_password_with_salt(prepared.as_bytes(), &salt)
+        .map_err(|e| PasswordError::Hashing(e.to_string()))?
+        .to_string())
+}
+
 /// Checks a prepared password against an argon2id PHC string. Slow on purpose: call it
 /// off the async executor.
 pub fn verify_argon2(phc: &str, prepared: &str) -> bool {
@@ -268,14 +279,8 @@ impl PasswordVerifiers {
     /// Derives every verifier from a password prepared with [`prepare_new_password`].
     /// Slow (argon2id): call it off the async executor.
     pub fn derive(prepared: &str, cost: Argon2Cost) -> Result<PasswordVerifiers, PasswordError> {
-        let salt = random_bytes(16);
-        let argon2id = cost
-            .hasher()?
-            .hash_password_with_salt(prepared.as_bytes(), &salt)
-            .map_err(|e| PasswordError::Hashing(e.to_string()))?
-            .to_string();
         Ok(PasswordVerifiers {
-            argon2id,
+            argon2id: hash_argon2id(prepared, cost)?,
             scram_sha1: ScramVerifier::derive(
                 ScramHash::Sha1,
                 prepared,

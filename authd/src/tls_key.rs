@@ -70,6 +70,9 @@ pub enum TlsKeyError {
     /// The PEM text holds no `CERTIFICATE` block.
     #[error("no CERTIFICATE block found in PEM data")]
     NoCertificate,
+    /// The PEM text holds more than the one certificate expected.
+    #[error("{0} CERTIFICATE blocks found in PEM data; expected exactly one")]
+    SeveralCertificates(usize),
 }
 
 /// Parses one DER certificate (nothing may follow it) and derives the key's fingerprint,
@@ -89,6 +92,50 @@ pub fn parse_certificate(der: &[u8]) -> Result<ParsedCertificate, TlsKeyError> {
         fingerprint,
         key_type,
         default_name: default_name(&cert),
+    })
+}
+
+/// A key fingerprint as the admin or a user typed it (base64url, 43 characters).
+pub fn parse_fingerprint(text: &str) -> Result<KeyFingerprint, String> {
+    KeyFingerprint::from_base64url(text.trim())
+        .ok_or_else(|| format!("{text:?} is not a key fingerprint (43 characters of base64url)"))
+}
+
+/// The DER of the one `CERTIFICATE` block of PEM text (as the account pages accept an
+/// uploaded certificate); other blocks are skipped, several certificates refused.
+pub fn single_certificate_from_pem(pem: &[u8]) -> Result<Vec<u8>, TlsKeyError> {
+    let mut certificates = certificates_from_pem(pem)?;
+    match (certificates.pop(), certificates.len()) {
+        (Some(der), 0) => Ok(der),
+        (_, others) => Err(TlsKeyError::SeveralCertificates(others + 1)),
+    }
+}
+
+/// The record to store for a certificate registered to `account`: the fingerprint
+/// and key type from the certificate, `name` unless empty (else the certificate's
+/// common name), the login address canonicalised.
+pub fn key_record(
+    certificate_der: Vec<u8>,
+    account: &str,
+    login_address: &str,
+    name: Option<String>,
+    no_imap_preauth: bool,
+    now: i64,
+) -> Result<crate::store::TlsKeyRecord, String> {
+    let parsed = parse_certificate(&certificate_der).map_err(|e| e.to_string())?;
+    let name = name
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .unwrap_or(parsed.default_name);
+    Ok(crate::store::TlsKeyRecord {
+        fingerprint: parsed.fingerprint,
+        created: now,
+        name,
+        key_type: parsed.key_type,
+        account: crate::names::normalize_login_name(account),
+        login_address: crate::names::canonical_address(login_address).map_err(|e| e.to_string())?,
+        no_imap_preauth,
+        certificate_der,
     })
 }
 

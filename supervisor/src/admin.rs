@@ -10,7 +10,7 @@ use postern_ipc::admin::{AdminRequest, AdminResponse};
 use postern_ipc::client::{AdminConnection, ClientError};
 
 use crate::cli::{
-    AccountCommand, AddressCommand, Command, LoginAttemptsArgs, RateLimitCommand,
+    AccountCommand, AddressCommand, AdminCommand, Command, LoginAttemptsArgs, RateLimitCommand,
     TlsPublicKeyCommand,
 };
 use crate::output;
@@ -181,6 +181,12 @@ impl Prepared {
                     })
                 }
             },
+            Command::Admin(AdminCommand::Password) => {
+                let password = read_new_password()?;
+                Prepared::Done(AdminRequest::AdminPasswordSet {
+                    password: Secret(password),
+                })
+            }
             Command::Address(c) => match c {
                 AddressCommand::Add { address, account } => {
                     Prepared::Done(AdminRequest::AddressAdd { address, account })

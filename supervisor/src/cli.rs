@@ -31,6 +31,9 @@ pub enum Command {
     /// Add and remove addresses of accounts.
     #[command(subcommand)]
     Address(AddressCommand),
+    /// Set the password of the admin web pages.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Register TLS client certificates' public keys for logins without a password.
     #[command(subcommand)]
     Tlspubkey(TlsPublicKeyCommand),
@@ -109,6 +112,14 @@ pub enum AccountCommand {
         /// Account name.
         account: String,
     },
+}
+
+/// `postern admin …`
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Set the admin password of the web pages (authd keeps only its verifier; every
+    /// admin web session ends): asked twice on a terminal, else one line from stdin.
+    Password,
 }
 
 /// `postern address …`

@@ -1,4 +1,5 @@
-//! Reading a new password for `postern account password`: typed twice without echo on a
+//! Reading a new password for `postern account password` and `postern admin password`:
+//! typed twice without echo on a
 //! terminal, otherwise exactly one line from standard input.
 #![forbid(unsafe_code)]
 

@@ -177,6 +177,23 @@ fn password_is_one_line_of_stdin() {
 }
 
 #[test]
+fn admin_password_is_one_line_of_stdin() {
+    let authd = FakeAuthd::start(canned);
+    let run = authd.postern(&["admin", "password"], Some(b"the admin's password\n"));
+    assert_eq!(run.ok(), "");
+    assert_eq!(
+        authd.take_requests(),
+        vec![AdminRequest::AdminPasswordSet {
+            password: Secret("the admin's password".into()),
+        }]
+    );
+    let run = authd.postern(&["admin", "password"], Some(b""));
+    let line = run.one_line_error();
+    assert!(line.contains("no password on standard input"), "{line}");
+    assert_eq!(authd.take_requests(), vec![]);
+}
+
+#[test]
 fn tlspubkey_add_sends_the_der_and_prints_the_fingerprint() {
     let authd = FakeAuthd::start(canned);
     let key = rcgen::KeyPair::generate().unwrap();

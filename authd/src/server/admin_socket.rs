@@ -4,20 +4,18 @@
 use std::sync::Arc;
 
 use futures_util::SinkExt as _;
+use postern_ipc::FrameCodec;
 use postern_ipc::admin::{
     ADMIN_PROTOCOL_VERSION, AdminRequest, AdminResponse, MAX_ADMIN_REQUEST_FRAME,
     MAX_ADMIN_RESPONSE_FRAME,
 };
 use postern_ipc::peer::PeerCredentials;
-use postern_ipc::{FrameCodec, KeyFingerprint};
 use tokio::net::UnixStream;
 use tokio_util::codec::Framed;
 
 use super::{Shared, unix_now};
-use crate::names::canonical_address;
-use crate::password::{PasswordVerifiers, prepare_new_password};
-use crate::store::TlsKeyRecord;
-use crate::tls_key::parse_certificate;
+use crate::password::{PasswordVerifiers, hash_argon2id, prepare_new_password};
+use crate::tls_key::{key_record, parse_fingerprint};
 
 /// Serves the admin command line until it closes.
 pub async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, peer: PeerCredentials) {
@@ -38,32 +36,45 @@ pub async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, peer: Pee
             .await;
         return;
     }
-    super::answer_requests(&mut framed, &mut AdminHandler(&shared)).await;
+    let mut handler = AdminHandler {
+        shared: &shared,
+        caller_uid: peer.uid,
+    };
+    super::answer_requests(&mut framed, &mut handler).await;
 }
 
 /// Answers the admin command line.
-struct AdminHandler<'a>(&'a Shared);
+struct AdminHandler<'a> {
+    shared: &'a Shared,
+    caller_uid: u32,
+}
 
 impl super::RequestHandler for AdminHandler<'_> {
     type Request = AdminRequest;
     type Response = AdminResponse;
 
     async fn handle(&mut self, request: AdminRequest) -> AdminResponse {
-        handle(self.0, request).await
+        handle(self.shared, request, self.caller_uid).await
     }
 }
 
-async fn handle(shared: &Shared, request: AdminRequest) -> AdminResponse {
-    let changes = !matches!(
-        request,
-        AdminRequest::Hello { .. }
-            | AdminRequest::AccountList
-            | AdminRequest::TlsPublicKeyList { .. }
-            | AdminRequest::LoginAttempts { .. }
-            | AdminRequest::RateLimitList
-            | AdminRequest::RateLimitClear { .. }
-    );
-    let response = match run(shared, request).await {
+/// Answers one admin request, from the admin socket or from an admin web session
+/// (the same rules for both); `caller_uid` is the uid of the socket's peer (tickets are
+/// issued to it).
+pub(super) async fn handle(
+    shared: &Shared,
+    request: AdminRequest,
+    caller_uid: u32,
+) -> AdminResponse {
+    // Changes to what the credential snapshot holds: reloaded after them.
+    let changes = request.changes_state()
+        && !matches!(
+            request,
+            AdminRequest::RateLimitClear { .. }
+                | AdminRequest::AdminPasswordSet { .. }
+                | AdminRequest::MailTicket { .. }
+        );
+    let response = match run(shared, request, caller_uid).await {
         Ok(response) => response,
         Err(message) => return AdminResponse::Error(message),
     };
@@ -77,7 +88,11 @@ async fn handle(shared: &Shared, request: AdminRequest) -> AdminResponse {
     response
 }
 
-async fn run(shared: &Shared, request: AdminRequest) -> Result<AdminResponse, String> {
+async fn run(
+    shared: &Shared,
+    request: AdminRequest,
+    caller_uid: u32,
+) -> Result<AdminResponse, String> {
     let db = &shared.database;
     let done = |r: Result<(), super::DatabaseError>| {
         r.map(|()| AdminResponse::Done).map_err(|e| e.to_string())
@@ -144,20 +159,14 @@ async fn run(shared: &Shared, request: AdminRequest) -> Result<AdminResponse, St
             name,
             no_imap_preauth,
         } => {
-            let parsed = parse_certificate(&certificate_der).map_err(|e| e.to_string())?;
-            let name = name
-                .filter(|n| !n.trim().is_empty())
-                .unwrap_or(parsed.default_name);
-            let record = TlsKeyRecord {
-                fingerprint: parsed.fingerprint,
-                created: unix_now(),
-                name,
-                key_type: parsed.key_type,
-                account: crate::names::normalize_login_name(&account),
-                login_address: canonical_address(&login_address).map_err(|e| e.to_string())?,
-                no_imap_preauth,
+            let record = key_record(
                 certificate_der,
-            };
+                &account,
+                &login_address,
+                name,
+                no_imap_preauth,
+                unix_now(),
+            )?;
             let info = record.info();
             db.call(move |s| s.tls_key_add(&record))
                 .await
@@ -170,11 +179,8 @@ async fn run(shared: &Shared, request: AdminRequest) -> Result<AdminResponse, St
             .map(AdminResponse::TlsPublicKeys)
             .map_err(|e| e.to_string()),
         AdminRequest::TlsPublicKeyRemove { fingerprint } => {
-            let fingerprint =
-                KeyFingerprint::from_base64url(fingerprint.trim()).ok_or_else(|| {
-                    format!("{fingerprint:?} is not a key fingerprint (43 characters of base64url)")
-                })?;
-            done(db.call(move |s| s.tls_key_remove(&fingerprint)).await)
+            let fingerprint = parse_fingerprint(&fingerprint)?;
+            done(db.call(move |s| s.tls_key_remove(&fingerprint, None)).await)
         }
         AdminRequest::LoginAttempts { account, limit } => db
             .call(move |s| s.login_attempts(account.as_deref(), limit))
@@ -189,8 +195,22 @@ async fn run(shared: &Shared, request: AdminRequest) -> Result<AdminResponse, St
             tracing::info!(?address, "rate limit blocks lifted");
             Ok(AdminResponse::Done)
         }
-        AdminRequest::AdminPasswordSet { .. } | AdminRequest::MailTicket { .. } => {
-            Err("this authd does not serve this request yet".into())
+        AdminRequest::AdminPasswordSet { password } => {
+            let prepared = prepare_new_password(&password.0).map_err(|e| e.to_string())?;
+            let cost = shared.argon2_cost();
+            let phc = tokio::task::spawn_blocking(move || hash_argon2id(&prepared, cost))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            done(db.call(move |s| s.set_admin_password(&phc)).await)?;
+            tracing::info!("admin password set; admin web sessions ended");
+            Ok(AdminResponse::Done)
+        }
+        AdminRequest::MailTicket { account, purpose } => {
+            super::tickets::issue(shared, &account, purpose, caller_uid)
+                .await
+                .map(AdminResponse::MailTicket)
+                .map_err(|e| e.to_string())
         }
     }
 }

@@ -5,29 +5,24 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use base64::Engine as _;
 use futures_util::SinkExt as _;
 use postern_ipc::auth::{
     AUTH_PROTOCOL_VERSION, AddressOwner, AuthRequest, AuthResponse, CertificateVerdict,
-    MAX_AUTH_REQUEST_FRAME, MAX_AUTH_RESPONSE_FRAME, RequestError, SaslReply, WebSessionReply,
+    MAX_AUTH_REQUEST_FRAME, MAX_AUTH_RESPONSE_FRAME, RequestError, SaslReply,
 };
 use postern_ipc::peer::PeerCredentials;
+use postern_ipc::web::WebAuth;
 use postern_ipc::{
-    AuthFailure, ConnectionInfo, FrameCodec, LoginResult, Mechanism, Protocol, Secret, Verdict,
+    AuthFailure, ConnectionInfo, FrameCodec, LoginResult, Mechanism, Protocol, Verdict,
 };
-use sha2::{Digest as _, Sha256};
-use subtle::ConstantTimeEq as _;
 use tokio::net::UnixStream;
 use tokio_util::codec::Framed;
 
+use super::web::Web;
 use super::{Shared, unix_now};
 use crate::names::canonical_address;
-use crate::password::{prepare_password, random_bytes};
 use crate::ratelimit::LoginTarget;
 use crate::sasl::{Credentials as _, Outcome, Progress, SaslExchange};
-
-/// Random bytes in a web session token and a CSRF token.
-pub const WEB_TOKEN_BYTES: usize = 32;
 
 struct Exchange {
     sasl: SaslExchange,
@@ -36,6 +31,7 @@ struct Exchange {
 
 struct Session {
     shared: Arc<Shared>,
+    peer_uid: u32,
     protocols: HashSet<Protocol>,
     exchange: Option<Exchange>,
 }
@@ -49,6 +45,7 @@ pub async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, peer: Pee
     );
     let mut session = Session {
         shared,
+        peer_uid: peer.uid,
         protocols,
         exchange: None,
     };
@@ -88,17 +85,37 @@ fn misuse(what: &str) -> AuthResponse {
     AuthResponse::Error(RequestError::Misuse(what.to_string()))
 }
 
-fn token_hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
+/// Why a web request is refused before its session is looked at.
+struct NotWeb(&'static str);
 
-fn new_token() -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes(WEB_TOKEN_BYTES))
+impl From<NotWeb> for AuthResponse {
+    fn from(refusal: NotWeb) -> AuthResponse {
+        not_permitted(refusal.0)
+    }
 }
 
 impl Session {
     fn may(&self, protocol: Protocol) -> bool {
         self.protocols.contains(&protocol)
+    }
+
+    /// The web requests, for webd's uid only (DESIGN.md invariant 4).
+    fn web_caller(&self) -> Result<Web<'_>, NotWeb> {
+        if !self.may(Protocol::Web) {
+            return Err(NotWeb("only webd may make web requests"));
+        }
+        Ok(Web {
+            shared: &self.shared,
+            caller_uid: self.peer_uid,
+        })
+    }
+
+    /// [`Session::web_caller`], for a request about a web connection.
+    fn web(&self, connection: &ConnectionInfo) -> Result<Web<'_>, NotWeb> {
+        if connection.protocol != Protocol::Web {
+            return Err(NotWeb("web requests are for the web protocol only"));
+        }
+        self.web_caller()
     }
 
     async fn handle(&mut self, request: AuthRequest) -> AuthResponse {
@@ -194,27 +211,29 @@ impl Session {
                 username,
                 password,
                 connection,
-            } => self.web_login(username, password, connection).await,
+            } => match self.web(&connection) {
+                Ok(web) => web.login(username, password, connection).await,
+                Err(refusal) => refusal.into(),
+            },
             AuthRequest::WebSessionCheck {
                 token,
                 csrf,
                 connection,
-            } => self.web_session_check(token, csrf, connection).await,
-            AuthRequest::WebLogout { token } => {
-                if !self.may(Protocol::Web) {
-                    return not_permitted("only webd may end web sessions");
-                }
-                let hash = token_hash(&token.0);
-                match self
-                    .shared
-                    .database
-                    .call(move |store| store.web_session_remove(&hash))
+            } => match self.web(&connection) {
+                Ok(web) => {
+                    web.session_check(WebAuth {
+                        token,
+                        csrf,
+                        connection,
+                    })
                     .await
-                {
-                    Ok(()) => AuthResponse::Done,
-                    Err(e) => AuthResponse::Error(RequestError::Temporary(e.to_string())),
                 }
-            }
+                Err(refusal) => refusal.into(),
+            },
+            AuthRequest::WebLogout { token } => match self.web_caller() {
+                Ok(web) => web.logout(token).await,
+                Err(refusal) => refusal.into(),
+            },
             AuthRequest::PendingAccountRemovals => {
                 if !self.may(Protocol::Imap) {
                     return not_permitted("only imapd keeps the mail store");
@@ -244,14 +263,52 @@ impl Session {
                     Err(e) => AuthResponse::Error(RequestError::Temporary(e.to_string())),
                 }
             }
-            AuthRequest::Account { .. }
-            | AuthRequest::AdminLogin { .. }
-            | AuthRequest::AdminSessionCheck { .. }
-            | AuthRequest::AdminLogout { .. }
-            | AuthRequest::Admin { .. }
-            | AuthRequest::MailTicket { .. }
-            | AuthRequest::RedeemMailTicket { .. } => {
-                misuse("this authd does not serve this request yet")
+            AuthRequest::Account { auth, request } => match self.web(&auth.connection) {
+                Ok(web) => web.account(auth, request).await,
+                Err(refusal) => refusal.into(),
+            },
+            AuthRequest::AdminLogin {
+                password,
+                connection,
+            } => match self.web(&connection) {
+                Ok(web) => web.admin_login(password, connection).await,
+                Err(refusal) => refusal.into(),
+            },
+            AuthRequest::AdminSessionCheck { auth } => match self.web(&auth.connection) {
+                Ok(web) => web.admin_check(auth).await,
+                Err(refusal) => refusal.into(),
+            },
+            AuthRequest::AdminLogout { token } => match self.web_caller() {
+                Ok(web) => web.admin_logout(token).await,
+                Err(refusal) => refusal.into(),
+            },
+            AuthRequest::Admin { auth, request } => match self.web(&auth.connection) {
+                Ok(web) => web.admin(auth, request).await,
+                Err(refusal) => refusal.into(),
+            },
+            AuthRequest::MailTicket {
+                auth,
+                purpose,
+                account,
+            } => match self.web(&auth.connection) {
+                Ok(web) => web.mail_ticket(auth, purpose, account).await,
+                Err(refusal) => refusal.into(),
+            },
+            AuthRequest::RedeemMailTicket {
+                ticket,
+                purpose,
+                caller_uid,
+            } => {
+                if !self.may(Protocol::Imap) {
+                    return not_permitted("only imapd redeems mail-access tickets");
+                }
+                match super::tickets::redeem(&self.shared, &ticket, purpose, caller_uid).await {
+                    Ok(account) => AuthResponse::TicketRedeemed { account },
+                    Err(e @ super::tickets::TicketError::Database(_)) => {
+                        AuthResponse::Error(RequestError::Temporary(e.to_string()))
+                    }
+                    Err(e) => AuthResponse::Error(RequestError::NotPermitted(e.to_string())),
+                }
             }
         }
     }
@@ -398,188 +455,5 @@ impl Session {
             .record_attempt(&connection, mechanism, &login, account.as_deref(), result)
             .await;
         AuthResponse::Certificate(verdict)
-    }
-
-    async fn web_login(
-        &mut self,
-        username: String,
-        password: Secret<String>,
-        connection: ConnectionInfo,
-    ) -> AuthResponse {
-        if !self.may(Protocol::Web) || connection.protocol != Protocol::Web {
-            return not_permitted("only webd may log in to the web interface");
-        }
-        let now = unix_now();
-        let mechanism = Mechanism::WebPassword.name();
-        if self.shared.limiter.is_limited(connection.remote_ip, now) {
-            self.shared
-                .record_attempt(
-                    &connection,
-                    mechanism,
-                    &username,
-                    None,
-                    LoginResult::RateLimited,
-                )
-                .await;
-            return AuthResponse::WebSession(WebSessionReply::Invalid(AuthFailure::RateLimited));
-        }
-        let login_name = crate::names::normalize_login_name(&username);
-        let snapshot = self.shared.snapshot();
-        let target = canonical_address(&login_name).ok().and_then(|address| {
-            let account = snapshot.account_by_address(&address)?;
-            Some((
-                address,
-                account.account.to_string(),
-                account.disabled.map(str::to_string),
-                account.verifiers.map(|v| v.argon2id.clone()),
-            ))
-        });
-        drop(snapshot);
-        let guess_target = LoginTarget::of(target.as_ref().map(|t| t.1.as_str()), &login_name);
-        if self
-            .shared
-            .limiter
-            .is_guessing_limited(connection.remote_ip, &guess_target, now)
-        {
-            self.shared
-                .record_attempt(
-                    &connection,
-                    mechanism,
-                    &login_name,
-                    guess_target.account(),
-                    LoginResult::RateLimited,
-                )
-                .await;
-            return AuthResponse::WebSession(WebSessionReply::Invalid(AuthFailure::RateLimited));
-        }
-        let prepared = prepare_password(&password.0).ok();
-        let ok = self
-            .shared
-            .passwords
-            .check(
-                target.as_ref().map(|t| t.1.as_str()),
-                target.as_ref().and_then(|t| t.3.as_deref()),
-                prepared.as_ref().map(|p| p.as_str()),
-            )
-            .await;
-        let (reply, result) = match target {
-            Some((address, account, None, _)) if ok => {
-                let (token, csrf) = (new_token(), new_token());
-                let (token_hash, csrf_hash) = (token_hash(&token), token_hash(&csrf));
-                let (a, l) = (account.clone(), address.clone());
-                let created = self
-                    .shared
-                    .database
-                    .call(move |store| {
-                        store.web_session_create(&a, &l, &token_hash, &csrf_hash, now)
-                    })
-                    .await;
-                match created {
-                    Ok(()) => (
-                        WebSessionReply::Valid {
-                            account,
-                            login_address: address,
-                            token: Some(Secret(token)),
-                            csrf: Some(Secret(csrf)),
-                        },
-                        LoginResult::Ok,
-                    ),
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot create web session");
-                        (
-                            WebSessionReply::Invalid(AuthFailure::TemporaryFailure),
-                            LoginResult::Error,
-                        )
-                    }
-                }
-            }
-            Some((_, _, Some(message), _)) if ok => (
-                WebSessionReply::Invalid(AuthFailure::LoginDisabled { message }),
-                LoginResult::Disabled,
-            ),
-            Some(_) => (
-                WebSessionReply::Invalid(AuthFailure::BadCredentials),
-                LoginResult::BadCredentials,
-            ),
-            None => (
-                WebSessionReply::Invalid(AuthFailure::BadCredentials),
-                LoginResult::UnknownUser,
-            ),
-        };
-        self.shared
-            .limiter
-            .record_result(connection.remote_ip, &guess_target, result, now);
-        let account = match &reply {
-            WebSessionReply::Valid { account, .. } => Some(account.clone()),
-            _ => None,
-        };
-        self.shared
-            .record_attempt(
-                &connection,
-                mechanism,
-                &login_name,
-                account.as_deref(),
-                result,
-            )
-            .await;
-        AuthResponse::WebSession(reply)
-    }
-
-    async fn web_session_check(
-        &mut self,
-        token: Secret<String>,
-        csrf: Option<Secret<String>>,
-        connection: ConnectionInfo,
-    ) -> AuthResponse {
-        if !self.may(Protocol::Web) || connection.protocol != Protocol::Web {
-            return not_permitted("only webd may check web sessions");
-        }
-        let now = unix_now();
-        if self.shared.limiter.is_limited(connection.remote_ip, now) {
-            return AuthResponse::WebSession(WebSessionReply::Invalid(AuthFailure::RateLimited));
-        }
-        let hash = token_hash(&token.0);
-        let record = match self
-            .shared
-            .database
-            .call(move |store| store.web_session_check(&hash, now))
-            .await
-        {
-            Ok(record) => record,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot check web session");
-                return AuthResponse::WebSession(WebSessionReply::Invalid(
-                    AuthFailure::TemporaryFailure,
-                ));
-            }
-        };
-        let csrf_ok = |expected: &[u8; 32]| {
-            csrf.as_ref()
-                .is_none_or(|c| bool::from(token_hash(&c.0).ct_eq(expected)))
-        };
-        let snapshot = self.shared.snapshot();
-        let reply = match record {
-            Some(record) if csrf_ok(&record.csrf_hash) => {
-                match snapshot.accounts.get(&record.account) {
-                    Some(account) if account.disabled.is_none() => WebSessionReply::Valid {
-                        account: record.account,
-                        login_address: record.login_address,
-                        token: None,
-                        csrf: None,
-                    },
-                    Some(account) => WebSessionReply::Invalid(AuthFailure::LoginDisabled {
-                        message: account.disabled.clone().unwrap_or_default(),
-                    }),
-                    None => WebSessionReply::Invalid(AuthFailure::BadCredentials),
-                }
-            }
-            _ => WebSessionReply::Invalid(AuthFailure::BadCredentials),
-        };
-        if matches!(reply, WebSessionReply::Invalid(AuthFailure::BadCredentials)) {
-            self.shared
-                .limiter
-                .record_failure(connection.remote_ip, None, now);
-        }
-        AuthResponse::WebSession(reply)
     }
 }

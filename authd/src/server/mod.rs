@@ -5,6 +5,8 @@ mod admin_socket;
 mod auth_socket;
 pub mod database;
 pub mod password_check;
+pub mod tickets;
+mod web;
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -39,6 +41,22 @@ pub enum StartError {
     /// The database failed.
     #[error(transparent)]
     Database(#[from] DatabaseError),
+}
+
+/// Random bytes in a web session token, a CSRF token and a mail-access ticket.
+pub const WEB_TOKEN_BYTES: usize = 32;
+
+/// The SHA-256 under which a token is stored (the token itself never is).
+fn token_hash(token: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token.as_bytes()).into()
+}
+
+/// A new random token (session, CSRF, ticket), base64url.
+fn new_token() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(crate::password::random_bytes(WEB_TOKEN_BYTES))
 }
 
 /// Now, in unix seconds.
@@ -274,15 +292,17 @@ async fn cleanup(shared: &Shared) {
             Ok((
                 store.expire_login_attempts(now)?,
                 store.expire_web_sessions(now)?,
+                store.expire_mail_tickets(now)?,
             ))
         })
         .await
     {
-        Ok((attempts, sessions)) => {
+        Ok((attempts, sessions, tickets)) => {
             tracing::info!(
                 attempts,
                 sessions,
-                "expired login attempts and web sessions"
+                tickets,
+                "expired login attempts, web sessions and mail-access tickets"
             )
         }
         Err(e) => tracing::error!(error = %e, "cleanup failed"),

@@ -268,6 +268,7 @@ impl Store {
         require_account(&tx, &account)?;
         for sql in [
             "DELETE FROM web_sessions WHERE account = ?1",
+            "DELETE FROM mail_tickets WHERE account = ?1",
             "DELETE FROM tls_keys WHERE account = ?1",
             "DELETE FROM password_verifiers WHERE account = ?1",
             "DELETE FROM addresses WHERE account = ?1",
@@ -349,6 +350,17 @@ impl Store {
         account: &str,
         verifiers: &PasswordVerifiers,
     ) -> Result<(), StoreError> {
+        self.set_password_keeping(account, verifiers, None)
+    }
+
+    /// [`Store::set_password`], but the web session with this token hash (the one that
+    /// changed its own password) stays.
+    pub fn set_password_keeping(
+        &mut self,
+        account: &str,
+        verifiers: &PasswordVerifiers,
+        keep_session: Option<&[u8; 32]>,
+    ) -> Result<(), StoreError> {
         let account = canonical_account_name(account)?;
         check_verifiers(verifiers)
             .map_err(|why| refused(format!("invalid password verifiers: {why}")))?;
@@ -376,13 +388,18 @@ impl Store {
                 v.cram_md5.outer,
             ],
         )?;
-        tx.execute("DELETE FROM web_sessions WHERE account = ?1", [&account])?;
+        let keep: &[u8] = keep_session.map_or(&[], |hash| &hash[..]);
+        tx.execute(
+            "DELETE FROM web_sessions WHERE account = ?1 AND token_hash != ?2",
+            params![account, keep],
+        )?;
         tx.commit()?;
         Ok(())
     }
 
     /// Disables logins with a message for the user (`Some("")` stores
-    /// [`DEFAULT_DISABLED_MESSAGE`]), or enables them (`None`).
+    /// [`DEFAULT_DISABLED_MESSAGE`]) and ends the account's web sessions, or enables
+    /// logins (`None`).
     pub fn set_disabled(&mut self, account: &str, message: Option<&str>) -> Result<(), StoreError> {
         let account = canonical_account_name(account)?;
         let message = disabled_message(message)?;
@@ -392,6 +409,9 @@ impl Store {
             "UPDATE accounts SET disabled = ?2 WHERE name = ?1",
             params![account, message],
         )?;
+        if message.is_some() {
+            tx.execute("DELETE FROM web_sessions WHERE account = ?1", [&account])?;
+        }
         tx.commit()?;
         Ok(())
     }

@@ -8,9 +8,13 @@
 
 mod accounts;
 mod login_attempts;
+mod mail_tickets;
 mod schema;
 mod tls_keys;
 mod web_sessions;
+
+pub use mail_tickets::TicketRedemption;
+pub use web_sessions::{AdminSessionRecord, MAX_SESSION_CLIENT_CHARS, NewSession};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -176,6 +180,8 @@ impl TlsKeyRecord {
 /// A live web session, found by the hash of its token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WebSessionRecord {
+    /// The session's identifier (its row), as listed to the account.
+    pub id: i64,
     /// The account the session acts for.
     pub account: String,
     /// The address used to log in.

@@ -105,7 +105,43 @@ CREATE TABLE login_attempt_failed_counts (
 ) STRICT;
 "#;
 
-const MIGRATIONS: &[M<'static>] = &[M::up(V1)];
+/// Schema version 2: what the web pages need. Web sessions remember the browser and
+/// address they were created from; the admin password's verifier, admin web sessions
+/// and mail-access tickets, each stored like web sessions (hashes only).
+const V2: &str = r#"
+ALTER TABLE web_sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT '';
+ALTER TABLE web_sessions ADD COLUMN remote_ip TEXT NOT NULL DEFAULT '';
+
+-- The argon2id verifier of the admin password (never the password).
+CREATE TABLE admin_password (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    argon2id TEXT NOT NULL
+) STRICT;
+
+-- Keyed by SHA-256 of the session token; the token itself is never stored.
+CREATE TABLE admin_sessions (
+    token_hash BLOB PRIMARY KEY NOT NULL CHECK (length(token_hash) = 32),
+    csrf_hash BLOB NOT NULL,
+    created INTEGER NOT NULL,
+    last_used INTEGER NOT NULL,
+    user_agent TEXT NOT NULL,
+    remote_ip TEXT NOT NULL
+) STRICT;
+CREATE INDEX admin_sessions_last_used ON admin_sessions (last_used);
+
+-- Keyed by SHA-256 of the ticket; single use, short-lived.
+CREATE TABLE mail_tickets (
+    ticket_hash BLOB PRIMARY KEY NOT NULL CHECK (length(ticket_hash) = 32),
+    account TEXT NOT NULL REFERENCES accounts (name),
+    purpose TEXT NOT NULL CHECK (purpose IN ('import', 'export')),
+    issuer_uid INTEGER NOT NULL,
+    expires INTEGER NOT NULL
+) STRICT;
+CREATE INDEX mail_tickets_expires ON mail_tickets (expires);
+CREATE INDEX mail_tickets_account ON mail_tickets (account);
+"#;
+
+const MIGRATIONS: &[M<'static>] = &[M::up(V1), M::up(V2)];
 
 /// The migrations from an empty database to the current schema.
 pub(super) fn migrations() -> Migrations<'static> {

@@ -377,7 +377,7 @@ fn address_remove_refusals() {
         message.contains("remove the tls public key first") && message.contains("\"phone\""),
         "{message}"
     );
-    store.tls_key_remove(&key.fingerprint).unwrap();
+    store.tls_key_remove(&key.fingerprint, None).unwrap();
     store.address_remove("device@example.org").unwrap();
     assert_eq!(
         store.account_list().unwrap()[0].addresses,
@@ -397,10 +397,20 @@ fn set_password_round_trips_and_ends_sessions() {
     assert!(store.snapshot().unwrap().accounts["mjl"].verifiers == Some(verifiers(1)));
 
     store
-        .web_session_create("mjl", "mjl@example.org", &session_hash(1), &[7; 32], T0)
+        .web_session_create(
+            "mjl",
+            "mjl@example.org",
+            &new_session(&session_hash(1), &[7; 32]),
+            T0,
+        )
         .unwrap();
     store
-        .web_session_create("other", "other@example.org", &session_hash(2), &[8; 32], T0)
+        .web_session_create(
+            "other",
+            "other@example.org",
+            &new_session(&session_hash(2), &[8; 32]),
+            T0,
+        )
         .unwrap();
     store.set_password("mjl", &verifiers(2)).unwrap();
     let snapshot = store.snapshot().unwrap();
@@ -483,7 +493,12 @@ fn corrupt_rows_are_errors() {
     store.snapshot().unwrap();
 
     store
-        .web_session_create("mjl", "mjl@example.org", &session_hash(1), &[7; 32], T0)
+        .web_session_create(
+            "mjl",
+            "mjl@example.org",
+            &new_session(&session_hash(1), &[7; 32]),
+            T0,
+        )
         .unwrap();
     store
         .conn
@@ -548,7 +563,12 @@ fn account_remove_takes_everything_along() {
     let other_key = tls_record("other", "other@example.org", "desk", T0);
     store.tls_key_add(&other_key).unwrap();
     store
-        .web_session_create("mjl", "mjl@example.org", &session_hash(1), &[1; 32], T0)
+        .web_session_create(
+            "mjl",
+            "mjl@example.org",
+            &new_session(&session_hash(1), &[1; 32]),
+            T0,
+        )
         .unwrap();
     store
         .record_login_attempts(&[
@@ -639,9 +659,9 @@ fn tls_keys_add_list_remove() {
     unnamed.name = "a\nb".to_string();
     assert!(refusal(store.tls_key_add(&unnamed)).contains("control"));
 
-    store.tls_key_remove(&phone.fingerprint).unwrap();
+    store.tls_key_remove(&phone.fingerprint, None).unwrap();
     assert_eq!(
-        refusal(store.tls_key_remove(&phone.fingerprint)),
+        refusal(store.tls_key_remove(&phone.fingerprint, None)),
         format!("unknown tls public key {}", phone.fingerprint)
     );
     assert_eq!(store.tls_key_list(None).unwrap().len(), 2);
@@ -882,15 +902,25 @@ fn newest_login_attempts_first() {
 
 // ----- web sessions -----
 
+fn new_session<'a>(token_hash: &'a [u8; 32], csrf_hash: &'a [u8; 32]) -> NewSession<'a> {
+    NewSession {
+        token_hash,
+        csrf_hash,
+        user_agent: "test-browser/1.0",
+        remote_ip: "192.0.2.1",
+    }
+}
+
 #[test]
 fn web_sessions_slide_and_expire() {
     let (_dir, mut store) = open_temp();
     store.account_add("mjl", "mjl@example.org", T0).unwrap();
     let token = session_hash(1);
     store
-        .web_session_create("mjl", "mjl@example.org", &token, &[9; 32], T0)
+        .web_session_create("mjl", "mjl@example.org", &new_session(&token, &[9; 32]), T0)
         .unwrap();
     let expected = WebSessionRecord {
+        id: 1,
         account: "mjl".to_string(),
         login_address: "mjl@example.org".to_string(),
         csrf_hash: [9; 32],
@@ -926,7 +956,7 @@ fn web_sessions_slide_and_expire() {
 
     // Logout.
     store
-        .web_session_create("mjl", "mjl@example.org", &token, &[9; 32], T0)
+        .web_session_create("mjl", "mjl@example.org", &new_session(&token, &[9; 32]), T0)
         .unwrap();
     store.web_session_remove(&token).unwrap();
     store.web_session_remove(&token).unwrap();
@@ -938,8 +968,7 @@ fn web_sessions_slide_and_expire() {
             .web_session_create(
                 "mjl",
                 "mjl@example.org",
-                &session_hash(10 + i),
-                &[0; 32],
+                &new_session(&session_hash(10 + i), &[0; 32]),
                 T0 + i64::from(i),
             )
             .unwrap();
@@ -958,8 +987,7 @@ fn web_sessions_slide_and_expire() {
         refusal(store.web_session_create(
             "nobody",
             "x@example.org",
-            &session_hash(50),
-            &[0; 32],
+            &new_session(&session_hash(50), &[0; 32]),
             T0
         )),
         "unknown account \"nobody\""
@@ -975,8 +1003,7 @@ fn web_sessions_are_capped_per_account() {
         .web_session_create(
             "other",
             "other@example.org",
-            &session_hash(10_000),
-            &[0; 32],
+            &new_session(&session_hash(10_000), &[0; 32]),
             T0 - 10,
         )
         .unwrap();
@@ -986,8 +1013,7 @@ fn web_sessions_are_capped_per_account() {
             .web_session_create(
                 "mjl",
                 "mjl@example.org",
-                &session_hash(i),
-                &[0; 32],
+                &new_session(&session_hash(i), &[0; 32]),
                 T0 + i64::from(i),
             )
             .unwrap();
@@ -1004,8 +1030,7 @@ fn web_sessions_are_capped_per_account() {
         .web_session_create(
             "mjl",
             "mjl@example.org",
-            &session_hash(cap),
-            &[0; 32],
+            &new_session(&session_hash(cap), &[0; 32]),
             now + 1,
         )
         .unwrap();
@@ -1038,8 +1063,7 @@ fn web_sessions_are_capped_per_account() {
             .web_session_create(
                 "mjl",
                 "mjl@example.org",
-                &session_hash(cap + 1 + i),
-                &[0; 32],
+                &new_session(&session_hash(cap + 1 + i), &[0; 32]),
                 now + 2,
             )
             .unwrap();
@@ -1071,4 +1095,115 @@ fn error_messages_read_well() {
             .to_string()
             .contains("corrupt")
     );
+}
+
+// ----- admin sessions and mail-access tickets -----
+
+#[test]
+fn admin_sessions_slide_expire_and_are_capped() {
+    use postern_ipc::web::{ADMIN_SESSION_IDLE_SECS, MAX_ADMIN_SESSIONS};
+    let (_dir, mut store) = open_temp();
+    let token = session_hash(1);
+    store
+        .admin_session_create(&new_session(&token, &[5; 32]), T0)
+        .unwrap();
+    let found = store
+        .admin_session_check(&token, T0 + ADMIN_SESSION_IDLE_SECS)
+        .unwrap();
+    assert_eq!(found, Some(AdminSessionRecord { csrf_hash: [5; 32] }));
+    assert_eq!(
+        store
+            .admin_session_check(&token, T0 + 2 * ADMIN_SESSION_IDLE_SECS + 1)
+            .unwrap(),
+        None
+    );
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM admin_sessions"), 0);
+    // An account session token is no admin session, and the other way round.
+    store.account_add("mjl", "mjl@example.org", T0).unwrap();
+    store
+        .web_session_create("mjl", "mjl@example.org", &new_session(&token, &[1; 32]), T0)
+        .unwrap();
+    assert_eq!(store.admin_session_check(&token, T0).unwrap(), None);
+    let cap = MAX_ADMIN_SESSIONS as u32;
+    for i in 0..=cap {
+        store
+            .admin_session_create(
+                &new_session(&session_hash(100 + i), &[0; 32]),
+                T0 + i64::from(i),
+            )
+            .unwrap();
+    }
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM admin_sessions"),
+        i64::from(cap)
+    );
+    assert_eq!(
+        store.admin_session_check(&session_hash(100), T0).unwrap(),
+        None
+    );
+    assert!(store.web_session_check(&token, T0).unwrap().is_some());
+    // A new admin password ends every admin session, and only those.
+    store
+        .set_admin_password("$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA")
+        .unwrap();
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM admin_sessions"), 0);
+    assert!(store.web_session_check(&token, T0).unwrap().is_some());
+    assert!(store.admin_password().unwrap().is_some());
+    assert!(refusal(store.set_admin_password("plain text")).contains("argon2id"));
+}
+
+#[test]
+fn mail_tickets_are_used_once_before_their_deadline() {
+    use postern_ipc::web::MailPurpose;
+    let (_dir, mut store) = open_temp();
+    store.account_add("mjl", "mjl@example.org", T0).unwrap();
+    let redeemed = TicketRedemption::Redeemed {
+        account: "mjl".to_string(),
+    };
+    let t = session_hash(1);
+    store
+        .mail_ticket_create(&t, "mjl", MailPurpose::Import, 1000, T0 + 60)
+        .unwrap();
+    // At the deadline it is still good; once used it is gone.
+    assert_eq!(
+        store
+            .mail_ticket_redeem(&t, MailPurpose::Import, 1000, T0 + 60)
+            .unwrap(),
+        redeemed
+    );
+    assert!(matches!(
+        store
+            .mail_ticket_redeem(&t, MailPurpose::Import, 1000, T0)
+            .unwrap(),
+        TicketRedemption::Refused(_)
+    ));
+    // Late, another purpose, another uid: refused, and gone too.
+    for (purpose, uid, now) in [
+        (MailPurpose::Import, 1000, T0 + 61),
+        (MailPurpose::Export, 1000, T0),
+        (MailPurpose::Import, 1001, T0),
+    ] {
+        store
+            .mail_ticket_create(&t, "mjl", MailPurpose::Import, 1000, T0 + 60)
+            .unwrap();
+        assert!(matches!(
+            store.mail_ticket_redeem(&t, purpose, uid, now).unwrap(),
+            TicketRedemption::Refused(_)
+        ));
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM mail_tickets"), 0);
+    }
+    assert!(
+        refusal(store.mail_ticket_create(&t, "nobody", MailPurpose::Import, 0, T0))
+            .contains("unknown account")
+    );
+    // Expiry and account removal drop tickets.
+    store
+        .mail_ticket_create(&session_hash(2), "mjl", MailPurpose::Export, 0, T0)
+        .unwrap();
+    store
+        .mail_ticket_create(&session_hash(3), "mjl", MailPurpose::Export, 0, T0 + 100)
+        .unwrap();
+    assert_eq!(store.expire_mail_tickets(T0 + 1).unwrap(), 1);
+    store.account_remove("mjl", false).unwrap();
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM mail_tickets"), 0);
 }

@@ -120,15 +120,65 @@ impl Store {
             .collect())
     }
 
-    /// Removes a registered key; refused when it is not registered.
-    pub fn tls_key_remove(&mut self, fingerprint: &KeyFingerprint) -> Result<(), StoreError> {
+    /// Removes a registered key (of `account`, when given); refused when it is not
+    /// registered (to that account).
+    pub fn tls_key_remove(
+        &mut self,
+        fingerprint: &KeyFingerprint,
+        account: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let account = account.map(normalize_login_name);
         let removed = self.conn.execute(
-            "DELETE FROM tls_keys WHERE fingerprint = ?1",
-            [&fingerprint.0[..]],
+            "DELETE FROM tls_keys WHERE fingerprint = ?1 AND (?2 IS NULL OR account = ?2)",
+            params![&fingerprint.0[..], account],
         )?;
         if removed == 0 {
             return Err(refused(format!("unknown tls public key {fingerprint}")));
         }
+        Ok(())
+    }
+
+    /// Changes the name, login address (canonicalised; one of the account's addresses)
+    /// and PREAUTH choice of one of `account`'s keys; refused for a key the account does
+    /// not have.
+    pub fn tls_key_update(
+        &mut self,
+        account: &str,
+        fingerprint: &KeyFingerprint,
+        name: &str,
+        login_address: &str,
+        no_imap_preauth: bool,
+    ) -> Result<(), StoreError> {
+        let account = canonical_account_name(account)?;
+        let login_address = canonical_address(login_address)?;
+        check_name(name)?;
+        let tx = self.write_tx()?;
+        let owner: Option<String> = tx
+            .query_row(
+                "SELECT account FROM addresses WHERE address = ?1",
+                [&login_address],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if owner.as_deref() != Some(account.as_str()) {
+            return Err(refused(format!(
+                "login address {login_address:?} is not an address of account {account:?}"
+            )));
+        }
+        let updated = tx.execute(
+            "UPDATE tls_keys SET name = ?3, login_address = ?4, no_imap_preauth = ?5              WHERE fingerprint = ?1 AND account = ?2",
+            params![
+                &fingerprint.0[..],
+                account,
+                name.trim(),
+                login_address,
+                no_imap_preauth
+            ],
+        )?;
+        if updated == 0 {
+            return Err(refused(format!("unknown tls public key {fingerprint}")));
+        }
+        tx.commit()?;
         Ok(())
     }
 }
