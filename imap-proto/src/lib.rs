@@ -9,7 +9,8 @@
 //! - Values shared by both: [`types`] (flags, mailbox names, sequence sets),
 //!   [`datetime`], [`mutf7`].
 //! - [`mime`]: a stored message's structure (BODYSTRUCTURE, ENVELOPE), its sections and
-//!   its decoded text, for FETCH and SEARCH.
+//!   its decoded text, for FETCH and SEARCH, and its summary (sort and thread keys,
+//!   preview) for SORT, THREAD and PREVIEW; [`collation`] compares those keys.
 //!
 //! A session feeds socket bytes to a [`reader::CommandReader`], writes what its events
 //! ask for (continuations, TOOBIG replies), parses each [`reader::RawCommand`] with
@@ -49,6 +50,7 @@
 pub mod body;
 pub mod capabilities;
 mod chars;
+pub mod collation;
 pub mod command;
 pub mod datetime;
 pub mod encode;

@@ -45,3 +45,8 @@ pub const MAX_MIME_DEPTH: usize = 20;
 
 /// Most parts parsed in one message; further parts of a multipart are ignored.
 pub const MAX_MIME_PARTS: usize = 10_000;
+
+/// The bytes at the start of a message that its summary (sort and thread keys, preview;
+/// [`crate::mime::summary`]) is computed from: its header and its first text part are
+/// there in every message that matters, and computing it never holds more.
+pub const MAX_SUMMARY_SCAN: usize = 256 * 1024;

@@ -1,5 +1,7 @@
 //! MIME parsing for FETCH: the structure of a stored message (BODYSTRUCTURE, BODY,
-//! ENVELOPE) and the bytes of a section (`BODY[section]<partial>`, `BINARY[part]`).
+//! ENVELOPE) and the bytes of a section (`BODY[section]<partial>`, `BINARY[part]`); its
+//! decoded text for SEARCH ([`text`]); its summary for SORT, THREAD and PREVIEW
+//! ([`summary`]).
 //!
 //! A small hand-written parser that works on byte offsets into the raw message, so sizes,
 //! line counts and section bytes are exact. It never fails: malformed input (missing
@@ -9,6 +11,7 @@
 
 mod section;
 mod structure;
+pub mod summary;
 #[cfg(test)]
 mod tests;
 pub mod text;

@@ -165,6 +165,36 @@ pub fn header_text(msg: &ParsedMessage<'_>) -> String {
     out
 }
 
+/// The text of a single part (a leaf of the part tree), with its transfer encoding and
+/// charset decoded.
+pub(crate) fn leaf_text(raw: &[u8], node: &Node) -> String {
+    let body = raw.get(node.body.clone()).unwrap_or_default();
+    let cte = fields(raw, node.header.clone())
+        .iter()
+        .find(|f| f.name.eq_ignore_ascii_case(b"content-transfer-encoding"))
+        .map(|f| {
+            String::from_utf8_lossy(&f.value)
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    let decoded: Cow<'_, [u8]> = match cte.as_str() {
+        "base64" => decode_base64(body).map_or(Cow::Borrowed(body), Cow::Owned),
+        "quoted-printable" => Cow::Owned(decode_qp(body)),
+        _ => Cow::Borrowed(body),
+    };
+    let charset = node
+        .ctype
+        .params
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("charset"))
+        .map(|(_, v)| v.as_str());
+    match charset {
+        Some(cs) => decode_charset(&decoded, cs).into_owned(),
+        None => undeclared_text(&decoded).into_owned(),
+    }
+}
+
 /// The text of the message body, for SEARCH BODY: every `text/*` part with its transfer
 /// encoding and charset decoded, and the header of every encapsulated message (which is
 /// part of the outer body), in order. Non-text parts (attachments) are left out.
@@ -193,31 +223,7 @@ fn body_text_of(raw: &[u8], node: &Node, out: &mut String) {
             body_text_of(raw, inner, out);
         }
         NodeKind::Leaf if node.ctype.media_type == "text" => {
-            let body = raw.get(node.body.clone()).unwrap_or_default();
-            let cte = fields(raw, node.header.clone())
-                .iter()
-                .find(|f| f.name.eq_ignore_ascii_case(b"content-transfer-encoding"))
-                .map(|f| {
-                    String::from_utf8_lossy(&f.value)
-                        .trim()
-                        .to_ascii_lowercase()
-                })
-                .unwrap_or_default();
-            let decoded: Cow<'_, [u8]> = match cte.as_str() {
-                "base64" => decode_base64(body).map_or(Cow::Borrowed(body), Cow::Owned),
-                "quoted-printable" => Cow::Owned(decode_qp(body)),
-                _ => Cow::Borrowed(body),
-            };
-            let charset = node
-                .ctype
-                .params
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("charset"))
-                .map(|(_, v)| v.as_str());
-            match charset {
-                Some(cs) => out.push_str(&decode_charset(&decoded, cs)),
-                None => out.push_str(&undeclared_text(&decoded)),
-            }
+            out.push_str(&leaf_text(raw, node));
             if !out.ends_with('\n') {
                 out.push('\n');
             }

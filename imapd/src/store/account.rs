@@ -19,7 +19,8 @@ use super::layout::{
 use super::mailbox::{self, DEFAULT_MAILBOXES};
 use super::message::{Flags, MessageId, keywords_to_db, normalize_keywords};
 use super::pins::PinTable;
-use super::{INDEX_FILE_NAME, Result, StoreError, corrupt, schema};
+use super::{INDEX_FILE_NAME, Result, StoreError, corrupt, schema, summary};
+use postern_imap_proto::mime::summary::{MAX_SUMMARY_SCAN, MessageSummary};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How many existing (orphan) files a delivery steps over before giving up.
@@ -87,6 +88,7 @@ pub struct StagedMessage {
     path: PathBuf,
     size: u64,
     header_size: u64,
+    summary: MessageSummary,
 }
 
 impl StagedMessage {
@@ -98,6 +100,11 @@ impl StagedMessage {
     /// The length of its header, including the empty line that ends it.
     pub fn header_size(&self) -> u64 {
         self.header_size
+    }
+
+    /// Its sort and thread keys and preview, stored with it.
+    pub fn summary(&self) -> &MessageSummary {
+        &self.summary
     }
 }
 
@@ -156,6 +163,7 @@ impl AccountInner {
         schema::migrations().to_latest(&mut conn)?;
         init_account(&mut conn)?;
         repair(&mut conn, &msg_dir)?;
+        summary::fill_missing(&mut conn, &msg_dir)?;
         let (changes, _) = tokio::sync::watch::channel(read_highest_modseq(&conn)?);
         let mut pins = PinTable::default();
         // Erases the repair could not finish are retried by the next trigger.
@@ -298,6 +306,8 @@ fn repair(conn: &mut Connection, msg_dir: &Path) -> Result<()> {
 /// fsyncs their directories and clears the pending records of those that are gone.
 pub(super) fn erase_files(conn: &Connection, msg_dir: &Path, ids: &[i64]) -> Result<()> {
     let mut done = Vec::new();
+    // Files gone (not live ones whose pending erase was a mistake): their summaries go.
+    let mut erased = Vec::new();
     let mut dirs = BTreeSet::new();
     for &id in ids {
         let live: bool = conn.query_row(
@@ -320,8 +330,12 @@ pub(super) fn erase_files(conn: &Connection, msg_dir: &Path, ids: &[i64]) -> Res
             Ok(()) => {
                 dirs.insert(dir);
                 done.push(id);
+                erased.push(id);
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => done.push(id),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                done.push(id);
+                erased.push(id);
+            }
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot erase message file");
             }
@@ -338,6 +352,7 @@ pub(super) fn erase_files(conn: &Connection, msg_dir: &Path, ids: &[i64]) -> Res
             stmt.execute(params![id])?;
         }
     }
+    summary::delete(&tx, &erased)?;
     tx.commit()?;
     Ok(())
 }
@@ -528,8 +543,10 @@ impl Account {
     }
 
     /// Writes `source` to a temp file of the store and fsyncs it; the first step of a
-    /// delivery. Does not take the account's lock, so an APPEND literal can stream in
-    /// while other sessions write.
+    /// delivery. Also computes the message's summary (sort and thread keys, preview) from
+    /// its first bytes, which [`Account::append_staged`] stores with it. Does not take
+    /// the account's lock, so an APPEND literal can stream in while other sessions
+    /// write.
     pub fn stage(&self, source: &mut dyn Read) -> Result<StagedMessage> {
         let (path, mut file) = layout::create_temp(&self.inner.tmp_dir)?;
         // From here on, dropping `staged` removes the temp file.
@@ -537,13 +554,15 @@ impl Account {
             path,
             size: 0,
             header_size: 0,
+            summary: MessageSummary::default(),
         };
-        let (size, header_size) =
-            layout::copy_counting(source, &mut file).map_err(io_err(&staged.path))?;
+        let copied = layout::copy_counting(source, &mut file, MAX_SUMMARY_SCAN)
+            .map_err(io_err(&staged.path))?;
         file.sync_all().map_err(io_err(&staged.path))?;
         layout::trace(|| "fsync temp".to_string());
-        staged.size = size;
-        staged.header_size = header_size;
+        staged.size = copied.size;
+        staged.header_size = copied.header_size;
+        staged.summary = MessageSummary::of(&copied.prefix);
         Ok(staged)
     }
 
@@ -612,6 +631,7 @@ impl Account {
                         save_date,
                     },
                 )?;
+                summary::insert(tx, id, &staged.summary)?;
                 all_keywords.extend(keywords.iter().cloned());
                 total += size;
                 out.push(Delivered {

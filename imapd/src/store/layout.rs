@@ -168,11 +168,27 @@ impl HeaderEnd {
     }
 }
 
-/// Copies `source` into `dest`, returning (size, header size). The file is not synced.
-pub(crate) fn copy_counting(source: &mut dyn Read, dest: &mut File) -> io::Result<(u64, u64)> {
+/// What [`copy_counting`] learnt of the bytes it copied.
+pub(crate) struct Copied {
+    /// Size in bytes.
+    pub(crate) size: u64,
+    /// The header's length, including the empty line that ends it.
+    pub(crate) header_size: u64,
+    /// The first `prefix_limit` bytes.
+    pub(crate) prefix: Vec<u8>,
+}
+
+/// Copies `source` into `dest`, counting its size and header size and keeping its first
+/// `prefix_limit` bytes. The file is not synced.
+pub(crate) fn copy_counting(
+    source: &mut dyn Read,
+    dest: &mut File,
+    prefix_limit: usize,
+) -> io::Result<Copied> {
     let mut buf = vec![0u8; COPY_BUF];
     let mut header = HeaderEnd::new();
     let mut total = 0u64;
+    let mut prefix = Vec::new();
     loop {
         let n = match source.read(&mut buf) {
             Ok(0) => break,
@@ -182,10 +198,16 @@ pub(crate) fn copy_counting(source: &mut dyn Read, dest: &mut File) -> io::Resul
         };
         let chunk = &buf[..n];
         header.feed(chunk);
+        let room = prefix_limit.saturating_sub(prefix.len());
+        prefix.extend_from_slice(&chunk[..room.min(n)]);
         dest.write_all(chunk)?;
         total += n as u64;
     }
-    Ok((total, header.header_size(total)))
+    Ok(Copied {
+        size: total,
+        header_size: header.header_size(total),
+        prefix,
+    })
 }
 
 /// Puts the durable file `src` at `dst`: a hard link, or, when linking is impossible

@@ -10,6 +10,7 @@ use super::account::{
     Account, MessageRowInsert, add_disk_usage, insert_message, next_modseq, place_files, unix_now,
 };
 use super::mailbox::{self, MailboxId, MailboxInfo};
+use super::summary;
 use super::{Result, StoreError, corrupt};
 
 /// The longest keyword accepted, in bytes.
@@ -225,7 +226,7 @@ pub(super) const PENDING_ERASE_INSERT: &str = "INSERT INTO pending_erase
      SELECT id, ?2, modseq, flags, keywords, size, header_size, received, save_date";
 
 /// Sorted, merged, non-empty ranges.
-fn merge_ranges(ranges: &[UidRange]) -> Vec<(u32, u32)> {
+pub(super) fn merge_ranges(ranges: &[UidRange]) -> Vec<(u32, u32)> {
     let mut v: Vec<(u32, u32)> = ranges
         .iter()
         .filter(|r| r.start() <= r.end())
@@ -626,6 +627,7 @@ impl Account {
                         save_date,
                     },
                 )?;
+                summary::copy(tx, row.id, id)?;
                 total += size;
                 keywords.extend(row.keywords.iter().cloned());
                 pairs.push((row.uid, uid_next));

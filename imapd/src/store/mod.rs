@@ -30,7 +30,9 @@
 //! ([`Account::store_flags`] with UNCHANGEDSINCE), CONDSTORE/QRESYNC
 //! ([`Account::changes_since`], tombstones), [`Account::expunge_deleted`],
 //! [`Account::copy_messages`], [`Account::move_messages`] and
-//! [`Account::watch_changes`] for other sessions. Writes block (fsync); call them
+//! [`Account::watch_changes`] for other sessions; sort keys and previews from the
+//! message summaries stored with each file ([`Account::sort_entries`],
+//! [`Account::previews`], see the `summary` module). Writes block (fsync); call them
 //! from a blocking context (`spawn_blocking`) in async code.
 //!
 //! Expunged message files are erased only once every session that has a mailbox
@@ -52,6 +54,7 @@ mod mailbox;
 mod message;
 mod pins;
 mod schema;
+mod summary;
 #[cfg(test)]
 mod tests;
 
@@ -70,6 +73,7 @@ pub use message::{
     MessageInfo, StoreOutcome, UidRange, normalize_keyword,
 };
 pub use pins::ViewPin;
+pub use summary::SortEntry;
 
 use layout::{io_err, sync_dir};
 

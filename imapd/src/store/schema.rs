@@ -100,7 +100,37 @@ CREATE INDEX pending_erase_by_modseq ON pending_erase (modseq);
 ALTER TABLE expunged ADD COLUMN message_id INTEGER;
 "#;
 
-const MIGRATIONS: &[M<'static>] = &[M::up(V1), M::up(V2)];
+/// Version 3: message summaries (`store::summary`): what SORT, THREAD and FETCH PREVIEW
+/// need of a message file, read from it once when it is stored. Rows for the messages
+/// of older versions are filled in by the account's first open (resumably, in batches),
+/// not by this migration, which only creates the table.
+const V3: &str = r#"
+CREATE TABLE message_summaries (
+    -- The message file's ID (a live message's or a pending erase's).
+    message_id INTEGER PRIMARY KEY,
+    -- RFC 5256 base subject, as extracted (not case-mapped).
+    base_subject TEXT NOT NULL,
+    -- Extracting it removed a reply or forward marker (0 or 1).
+    subject_is_reply INTEGER NOT NULL CHECK (subject_is_reply IN (0, 1)),
+    -- Unix seconds (UTC) of the Date header; NULL when it has none that can be read.
+    sent_date INTEGER,
+    -- addr-mailbox of the first From, To and Cc address; '' without one.
+    from_mailbox TEXT NOT NULL,
+    to_mailbox TEXT NOT NULL,
+    cc_mailbox TEXT NOT NULL,
+    -- RFC 5957 display value of the first From and To address.
+    display_from TEXT NOT NULL,
+    display_to TEXT NOT NULL,
+    -- Normalised msg-ids: Message-ID, References (LF-separated), first In-Reply-To.
+    msgid TEXT,
+    refs TEXT NOT NULL,
+    in_reply_to TEXT,
+    -- RFC 8970 preview.
+    preview TEXT NOT NULL
+) STRICT;
+"#;
+
+const MIGRATIONS: &[M<'static>] = &[M::up(V1), M::up(V2), M::up(V3)];
 
 /// The migrations from an empty database to the current schema.
 pub(super) fn migrations() -> Migrations<'static> {
