@@ -15,6 +15,24 @@ pub mod delivery;
 /// names one.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/postern/postern.toml";
 
+/// The largest message the mail store takes, by IMAP APPEND (`APPENDLIMIT`) or by
+/// delivery through its store socket: 100 MiB.
+pub const MAX_STORED_MESSAGE: u64 = 100 * 1024 * 1024;
+
+/// Room kept for the header fields submitd puts before a submitted message (Received,
+/// and Date and Message-ID when missing). What it adds is bounded well below this:
+/// a Received line names at most the host name, the TLS facts, the account and one
+/// recipient (a 4 KiB SMTP line at most).
+pub const SUBMISSION_ADDED_HEADERS: u64 = 8 * 1024;
+
+/// The largest `[submitd] max_message_size` (the SIZE submitd advertises): a message
+/// of that size with the headers submitd adds still fits the store, so what submitd
+/// acknowledges can be delivered.
+pub const MAX_SUBMISSION_SIZE: u64 = MAX_STORED_MESSAGE - SUBMISSION_ADDED_HEADERS;
+
+/// The longest host name accepted (a DNS name's limit, RFC 1035).
+pub const MAX_HOSTNAME_LEN: usize = 253;
+
 /// Why the config could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -128,7 +146,7 @@ pub struct SubmitdConfig {
     pub tls_certificate: PathBuf,
     /// PEM private key, used when `$CREDENTIALS_DIRECTORY` is not set.
     pub tls_key: PathBuf,
-    /// Largest message accepted, in bytes (SIZE).
+    /// Largest message accepted, in bytes (SIZE); at most [`MAX_SUBMISSION_SIZE`].
     pub max_message_size: u64,
     /// Most recipients accepted per message.
     pub max_recipients: usize,
@@ -144,7 +162,7 @@ impl Default for SubmitdConfig {
             submissions_listen: vec![std::net::SocketAddr::from(([0u16; 8], 465))],
             tls_certificate: PathBuf::from("/etc/postern/tls/cert.pem"),
             tls_key: PathBuf::from("/etc/postern/tls/key.pem"),
-            max_message_size: 100 * 1024 * 1024,
+            max_message_size: MAX_SUBMISSION_SIZE,
             max_recipients: 1000,
             delivery: delivery::DeliveryConfig::default(),
         }
@@ -409,6 +427,18 @@ impl Config {
         if self.hostname.trim().is_empty() {
             return Err("hostname must not be empty".into());
         }
+        if self.hostname.len() > MAX_HOSTNAME_LEN {
+            return Err(format!(
+                "hostname must be at most {MAX_HOSTNAME_LEN} bytes long"
+            ));
+        }
+        if self.submitd.max_message_size > MAX_SUBMISSION_SIZE {
+            return Err(format!(
+                "[submitd] max_message_size must be at most {MAX_SUBMISSION_SIZE}: the \
+                 store takes messages of {MAX_STORED_MESSAGE} bytes, and submitd adds up \
+                 to {SUBMISSION_ADDED_HEADERS} bytes of header fields"
+            ));
+        }
         for net in &self.ratelimit.trusted_networks {
             Network::parse(net)?;
         }
@@ -487,6 +517,22 @@ mod tests {
         let text = c.to_toml();
         let back: Config = toml::from_str(&text).unwrap();
         assert_eq!(back, c);
+    }
+
+    #[test]
+    fn the_submission_size_leaves_room_for_added_headers_in_the_store() {
+        let mut c = Config::new("mail.example.org", Path::new("/d"), Path::new("/r"));
+        assert_eq!(c.submitd.max_message_size, MAX_SUBMISSION_SIZE);
+        assert_eq!(
+            MAX_SUBMISSION_SIZE + SUBMISSION_ADDED_HEADERS,
+            MAX_STORED_MESSAGE
+        );
+        assert!(c.check().is_ok());
+        c.submitd.max_message_size = MAX_SUBMISSION_SIZE + 1;
+        assert!(c.check().unwrap_err().contains("max_message_size"));
+        c.submitd.max_message_size = 1000;
+        c.hostname = "h".repeat(MAX_HOSTNAME_LEN + 1);
+        assert!(c.check().unwrap_err().contains("hostname"));
     }
 
     #[test]

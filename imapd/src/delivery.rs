@@ -37,8 +37,10 @@ use crate::account_removal::RemovalGate;
 use crate::store::{Flags, INBOX, MailStore, NewMessage, StoreError, validate_account_name};
 use postern_imap_proto::limits::APPEND_LIMIT;
 
-/// The largest message accepted through the store socket: the same as APPEND's.
-pub const MAX_DELIVERED_MESSAGE: u64 = APPEND_LIMIT;
+/// The largest message accepted through the store socket: the store's limit, the same
+/// as APPEND's (submitd's SIZE is derived from it).
+pub const MAX_DELIVERED_MESSAGE: u64 = postern_config::MAX_STORED_MESSAGE;
+const _: () = assert!(APPEND_LIMIT == postern_config::MAX_STORED_MESSAGE);
 /// Mode of the store socket imapd binds itself: anyone may connect, imapd decides by
 /// the caller's uid (as authd's auth socket).
 pub const STORE_SOCKET_MODE: u32 = 0o666;

@@ -2,7 +2,9 @@
 //! held (bounded) until it is complete, then the headers submitd adds (Received, and
 //! Message-ID and Date when missing, RFC 6409 §8) go first, the client's bytes after.
 //! The size limit is checked on every chunk; past it the data is counted but dropped,
-//! so the session stays in step with the client.
+//! so the session stays in step with the client. Besides the advertised SIZE, the file
+//! as written (added headers included) never exceeds what the store takes
+//! ([`MAX_STORED_MESSAGE`]), so an acknowledged message can always be delivered.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
@@ -12,6 +14,8 @@ use std::path::Path;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mail_parser::{HeaderName, MessageParser};
+
+use postern_config::MAX_STORED_MESSAGE;
 
 use crate::mail::{SenderAddress, SenderFieldsError, sender_addresses};
 use crate::smtp::limits::{MAX_HEADER_SECTION, WRITE_CHUNK};
@@ -56,6 +60,8 @@ pub(super) struct MessageWriter {
     /// Bytes the client sent for this message.
     size: u64,
     max_size: u64,
+    /// Bytes of the header fields put before the client's, once written.
+    added: u64,
     /// The Received header, prepended.
     received: String,
     hostname: String,
@@ -105,6 +111,7 @@ impl MessageWriter {
             scanned: 0,
             size: 0,
             max_size,
+            added: 0,
             received,
             hostname: hostname.to_owned(),
             facts: None,
@@ -138,7 +145,7 @@ impl MessageWriter {
         if self.failed() {
             return;
         }
-        if self.size > self.max_size {
+        if self.over_limit() {
             self.fail(MessageProblem::TooLarge);
             return;
         }
@@ -198,6 +205,11 @@ impl MessageWriter {
         Ok((file, facts))
     }
 
+    /// Past the advertised size, or past what the store takes with the added headers.
+    fn over_limit(&self) -> bool {
+        self.size > self.max_size || self.size.saturating_add(self.added) > MAX_STORED_MESSAGE
+    }
+
     fn fail(&mut self, problem: MessageProblem) {
         // Dropping the file frees its blocks: it was never linked.
         self.state = State::Failed(problem);
@@ -227,6 +239,10 @@ impl MessageWriter {
             senders: sender_addresses(section),
             message_id,
         });
+        self.added = prefix.len() as u64;
+        if self.over_limit() {
+            return Ok(State::Failed(MessageProblem::TooLarge));
+        }
         let file = self
             .file
             .take()
@@ -386,6 +402,36 @@ mod tests {
     fn size_limit() {
         let err = write(&[b"From: a@b\r\n\r\n", &[b'x'; 100]], 50, true).unwrap_err();
         assert_eq!(err, "TooLarge");
+    }
+
+    #[test]
+    fn the_written_file_fits_the_store() {
+        // A message of the advertised size fits with what is added...
+        let received = format!("Received: {}\r\n", "r".repeat(6000));
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = MessageWriter::new(
+            unlinked_file(dir.path()).unwrap(),
+            received.clone(),
+            "mail.test",
+            u64::MAX,
+            false,
+        );
+        writer.push(b"From: a@b\r\n\r\n");
+        let added = writer.added;
+        assert!(added > 6000 && added <= postern_config::SUBMISSION_ADDED_HEADERS);
+        // ...and one byte over the store's limit with them is refused, whatever the
+        // advertised size says.
+        let room = MAX_STORED_MESSAGE - added - 13;
+        let chunk = vec![b'x'; 1 << 20];
+        let mut left = room;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            writer.push(&chunk[..n]);
+            left -= n as u64;
+        }
+        assert!(!writer.failed());
+        writer.push(b"x");
+        assert!(writer.too_large());
     }
 
     #[test]

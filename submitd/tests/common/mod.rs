@@ -12,7 +12,7 @@ use postern_ipc::admin::{AdminRequest, AdminResponse};
 use postern_testkit::{
     AuthdProcess, ChildProcess, ClientCertificate, SelfSignedCertificate, SocketActivation,
     base_config, create_account, daemon_command, free_loopback_address, is_listening,
-    tls_client_config, wait_for_start,
+    tls_client_config, wait_for_start, workspace_binary,
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
@@ -42,6 +42,8 @@ pub struct Options {
     pub activated: bool,
     /// Log at level debug to [`Server::log_path`] instead of warnings to stderr.
     pub log: bool,
+    /// Start imapd too, so that the queue delivers (localserve: to the sender's Inbox).
+    pub imapd: bool,
 }
 
 impl Default for Options {
@@ -51,6 +53,7 @@ impl Default for Options {
             max_recipients: 5,
             activated: false,
             log: false,
+            imapd: false,
         }
     }
 }
@@ -60,6 +63,7 @@ pub struct Server {
     // The processes come first: fields drop in order, so they are killed before the
     // directory is removed.
     pub submitd: ChildProcess,
+    pub imapd: Option<ChildProcess>,
     pub authd: Option<AuthdProcess>,
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
@@ -69,6 +73,8 @@ pub struct Server {
     pub submissions: SocketAddr,
     /// The server certificate (DER), trusted by the test clients.
     pub server_cert: CertificateDer<'static>,
+    /// imapd's implicit TLS port, with [`Options::imapd`].
+    pub imaps: SocketAddr,
 }
 
 impl Server {
@@ -110,13 +116,45 @@ max_recipients = {max_recipients}
             max_message_size = options.max_message_size,
             max_recipients = options.max_recipients,
         );
+        let imaps = free_loopback_address();
+        let imapd_section = if options.imapd {
+            format!(
+                r#"
+[imapd]
+user = {uid}
+imap_listen = ["{imap}"]
+imaps_listen = ["{imaps}"]
+tls_certificate = "{cert}"
+tls_key = "{key}"
+store_callers = [{uid}]
+"#,
+                imap = free_loopback_address(),
+                cert = certificate.cert_path.display(),
+                key = certificate.key_path.display(),
+            )
+        } else {
+            String::new()
+        };
         let config_path = dir.path().join("postern.toml");
-        let config = base_config(dir.path(), true, false) + &submitd_section;
+        let config =
+            base_config(dir.path(), true, options.imapd) + &submitd_section + &imapd_section;
         std::fs::write(&config_path, config).unwrap();
         let authd = AuthdProcess::start(&config_path).await;
         for (account, address) in [(ACCOUNT, ADDRESS), (OTHER_ACCOUNT, OTHER_ADDRESS)] {
             create_account(&authd.admin_socket, account, address, PASSWORD).await;
         }
+        let imapd = if options.imapd {
+            let binary = workspace_binary("postern-imapd", "postern-imapd");
+            let mut imapd = ChildProcess::spawn(&mut daemon_command(&binary, &config_path));
+            let store_socket = dir.path().join("run/store.sock");
+            wait_for_start(&mut imapd, "imapd", async || {
+                is_listening(&[imaps]) && store_socket.exists()
+            })
+            .await;
+            Some(imapd)
+        } else {
+            None
+        };
         let binary = Path::new(env!("CARGO_BIN_EXE_postern-submitd"));
         let activation = options.activated.then(|| {
             SocketActivation::bind(&[("submission", submission), ("submissions", submissions)])
@@ -141,6 +179,8 @@ max_recipients = {max_recipients}
         .await;
         let server = Server {
             submitd,
+            imapd,
+            imaps,
             authd: Some(authd),
             dir,
             config_path,
