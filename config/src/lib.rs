@@ -112,6 +112,10 @@ pub struct ImapdConfig {
     /// Users that may deliver messages through the store socket (submitd's and webd's
     /// users). In localserve, imapd's own user (the invoking user) always may.
     pub store_callers: Vec<UserRef>,
+    /// Seconds a connection may take from its start to a login before it is closed;
+    /// unset: imapd's `LOGIN_DEADLINE` (60 s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_deadline_seconds: Option<u64>,
 }
 
 impl Default for ImapdConfig {
@@ -126,6 +130,7 @@ impl Default for ImapdConfig {
                 UserRef::Name("postern-submitd".into()),
                 UserRef::Name("postern-webd".into()),
             ],
+            login_deadline_seconds: None,
         }
     }
 }
@@ -152,6 +157,10 @@ pub struct SubmitdConfig {
     pub max_recipients: usize,
     /// Outbound delivery: transports, routes, retries, DKIM.
     pub delivery: delivery::DeliveryConfig,
+    /// Seconds a connection may take from its start to a login before it is closed;
+    /// unset: submitd's `LOGIN_DEADLINE` (60 s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_deadline_seconds: Option<u64>,
 }
 
 impl Default for SubmitdConfig {
@@ -165,6 +174,7 @@ impl Default for SubmitdConfig {
             max_message_size: MAX_SUBMISSION_SIZE,
             max_recipients: 1000,
             delivery: delivery::DeliveryConfig::default(),
+            login_deadline_seconds: None,
         }
     }
 }

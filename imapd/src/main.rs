@@ -16,7 +16,7 @@ use postern_imapd::connection_refusal::bye_line;
 use postern_imapd::delivery::{
     DeliveryService, StoreCallers, open_store_socket, serve_store_socket,
 };
-use postern_imapd::session::{Listener, MailAccess, Shared, serve};
+use postern_imapd::session::{LOGIN_DEADLINE, Listener, MailAccess, Shared, serve};
 use postern_imapd::store::MailStore;
 use postern_ipc::store::STORE_SOCKET_FD_NAME;
 use tokio::net::TcpStream;
@@ -57,6 +57,10 @@ fn start() -> anyhow::Result<()> {
         auth_socket: config.auth_socket(),
         tls: tls.acceptor.clone(),
         mail: MailAccess::new(Arc::clone(&store)),
+        login_deadline: config
+            .imapd
+            .login_deadline_seconds
+            .map_or(LOGIN_DEADLINE, std::time::Duration::from_secs),
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

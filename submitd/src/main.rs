@@ -11,6 +11,7 @@ use postern_daemon::{
 };
 use postern_submitd::queue::Queue;
 use postern_submitd::session::{Listener, Shared, serve};
+use postern_submitd::smtp::limits::LOGIN_DEADLINE;
 use tokio::net::TcpStream;
 
 fn main() -> std::process::ExitCode {
@@ -50,6 +51,10 @@ fn start() -> anyhow::Result<()> {
         max_recipients: config.submitd.max_recipients,
         temp_dir,
         sink: Arc::new(queue.clone()),
+        login_deadline: config
+            .submitd
+            .login_deadline_seconds
+            .map_or(LOGIN_DEADLINE, std::time::Duration::from_secs),
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use postern_ipc::auth::{AuthRequest, AuthResponse, CertificateVerdict};
 use postern_ipc::client::AuthConnection;
@@ -13,7 +13,8 @@ use tokio_rustls::TlsAcceptor;
 
 use super::mail_access::MailAccess;
 use super::{
-    AUTHD_TIMEOUT, Authenticated, PREAUTH_IDLE_TIMEOUT, TLS_HANDSHAKE_TIMEOUT, WRITE_TIMEOUT,
+    AUTHD_TIMEOUT, Authenticated, FAREWELL_WRITE_TIMEOUT, PREAUTH_IDLE_TIMEOUT,
+    TLS_HANDSHAKE_TIMEOUT, WRITE_TIMEOUT,
 };
 use postern_imap_proto::capabilities::{CapabilityContext, capabilities};
 use postern_imap_proto::command::CommandBody;
@@ -59,6 +60,9 @@ pub struct Shared {
     pub tls: TlsAcceptor,
     /// The mail store, opened per account after login.
     pub mail: MailAccess,
+    /// How long a connection may take to log in ([`super::LOGIN_DEADLINE`] unless
+    /// configured).
+    pub login_deadline: Duration,
 }
 
 /// Why the session ends.
@@ -88,6 +92,8 @@ pub(super) struct Session {
     /// `name/version` from ID.
     pub(super) user_agent: Option<String>,
     commands_seen: u64,
+    /// When the connection must have logged in; `None` once it has.
+    login_deadline: Option<Instant>,
 }
 
 /// Serves one client connection to its end.
@@ -108,7 +114,9 @@ pub async fn serve(tcp: TcpStream, listener: Listener, shared: Shared) {
         certificate: None,
         user_agent: None,
         commands_seen: 0,
+        login_deadline: None,
     };
+    session.login_deadline = Some(Instant::now() + session.shared.login_deadline);
     tracing::debug!(%remote, ?listener, "connection");
     let mut preauth = None;
     if listener == Listener::Imaps {
@@ -150,6 +158,7 @@ pub async fn serve(tcp: TcpStream, listener: Listener, shared: Shared) {
             }
         }
     };
+    session.login_deadline = None;
     tracing::info!(%remote, account = user.account(), "logged in");
     let _ = session.authenticated(&user).await;
     session.stream.shutdown().await;
@@ -185,7 +194,14 @@ impl Session {
     }
 
     pub(super) async fn send_bytes(&mut self, bytes: &[u8]) -> Result<(), End> {
-        match tokio::time::timeout(WRITE_TIMEOUT, self.stream.write_all(bytes)).await {
+        // Before login, a write may not outlast the login deadline (plus the time the
+        // farewell gets).
+        let limit = match self.login_deadline {
+            Some(deadline) => WRITE_TIMEOUT
+                .min(deadline.saturating_duration_since(Instant::now()) + FAREWELL_WRITE_TIMEOUT),
+            None => WRITE_TIMEOUT,
+        };
+        match tokio::time::timeout(limit, self.stream.write_all(bytes)).await {
             Ok(Ok(())) => Ok(()),
             _ => Err(End::Closed),
         }
@@ -205,10 +221,36 @@ impl Session {
         .await
     }
 
+    /// `wait`, or less when the login deadline comes sooner.
+    fn before_login_deadline(&self, wait: Duration) -> Duration {
+        match self.login_deadline {
+            Some(deadline) => wait.min(deadline.saturating_duration_since(Instant::now())),
+            None => wait,
+        }
+    }
+
+    /// Whether the connection is still not logged in at its login deadline.
+    fn login_deadline_passed(&self) -> bool {
+        self.login_deadline
+            .is_some_and(|deadline| Instant::now() >= deadline)
+    }
+
+    /// Says `* BYE` for the login deadline; the session ends.
+    async fn login_deadline_bye(&mut self) -> End {
+        tracing::info!(remote = %self.remote, "login deadline passed, closing");
+        let bye = StatusResponse::untagged(StatusKind::Bye, None, "login took too long");
+        let _ = self.send(&Response::Status(bye)).await;
+        End::Bye
+    }
+
     /// The next reader event, reading from the client as needed. `* BYE inactive` and
-    /// the end of the session after `idle` without input.
+    /// the end of the session after `idle` without input, and `* BYE` at the login
+    /// deadline before login.
     pub(super) async fn next_event(&mut self, idle: Duration) -> Result<Event, End> {
         loop {
+            if self.login_deadline_passed() {
+                return Err(self.login_deadline_bye().await);
+            }
             if let Some(event) = self.reader.poll() {
                 return Ok(event);
             }
@@ -225,7 +267,11 @@ impl Session {
                 READ_CHUNK_IDLE
             };
             let mut buf = vec![0u8; size];
-            match tokio::time::timeout(idle, self.stream.read(&mut buf)).await {
+            let wait = self.before_login_deadline(idle);
+            match tokio::time::timeout(wait, self.stream.read(&mut buf)).await {
+                Err(_) if self.login_deadline_passed() => {
+                    return Err(self.login_deadline_bye().await);
+                }
                 Err(_) => {
                     let bye = StatusResponse::untagged(StatusKind::Bye, None, "inactive");
                     let _ = self.send(&Response::Status(bye)).await;
@@ -426,11 +472,8 @@ impl Session {
     /// certificate. Returns the certificate's verdict and its no-preauth flag when the
     /// key is registered. `Err` when the handshake failed (the connection is gone).
     async fn start_tls(&mut self) -> Result<Option<(Verdict, bool)>, ()> {
-        let facts = match self
-            .stream
-            .start_tls(&self.shared.tls, TLS_HANDSHAKE_TIMEOUT)
-            .await
-        {
+        let handshake = self.before_login_deadline(TLS_HANDSHAKE_TIMEOUT);
+        let facts = match self.stream.start_tls(&self.shared.tls, handshake).await {
             Ok(facts) => facts,
             Err(e) => {
                 tracing::debug!(remote = %self.remote, "tls handshake failed: {e}");

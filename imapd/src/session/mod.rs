@@ -36,6 +36,13 @@ use std::time::Duration;
 
 /// How long a client that has not logged in may stay silent (mox §7.2).
 pub const PREAUTH_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection may take from its start (TCP accept) to a successful login,
+/// however it trickles its input: 60 s, like OpenSSH's `LoginGraceTime` idea. At the
+/// deadline the client gets `* BYE` and the connection closes. `[imapd]
+/// login_deadline_seconds` overrides it.
+pub const LOGIN_DEADLINE: Duration = Duration::from_secs(60);
+/// How long the `* BYE` at the login deadline may take to write.
+pub const FAREWELL_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a logged-in client may stay silent outside IDLE (mox §7.2).
 pub const AUTHENTICATED_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// How long a TLS handshake may take (mox §1.3).

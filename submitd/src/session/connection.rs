@@ -3,7 +3,7 @@
 //! PIPELINING needs), and the command dispatch.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,8 +19,8 @@ use super::{Authenticated, Listener, Shared};
 use crate::smtp::Reply;
 use crate::smtp::ehlo::{EhloContext, ehlo_reply};
 use crate::smtp::limits::{
-    AUTHD_TIMEOUT, COMMAND_TIMEOUT, MAX_ERRORS, MAX_LINE_LENGTH, PREAUTH_COMMAND_TIMEOUT,
-    READ_CHUNK, TLS_HANDSHAKE_TIMEOUT, WRITE_TIMEOUT,
+    AUTHD_TIMEOUT, COMMAND_TIMEOUT, FAREWELL_WRITE_TIMEOUT, MAX_ERRORS, MAX_LINE_LENGTH,
+    PREAUTH_COMMAND_TIMEOUT, READ_CHUNK, TLS_HANDSHAKE_TIMEOUT, WRITE_TIMEOUT,
 };
 use postern_tls::stream::ClientStream;
 
@@ -74,6 +74,8 @@ pub(super) struct Session {
     commands_seen: u64,
     /// Transactions completed on this connection (for the Received id).
     pub(super) messages: u64,
+    /// When the connection must have logged in (it applies while `user` is `None`).
+    login_deadline: Instant,
 }
 
 /// Serves one client connection to its end.
@@ -102,7 +104,9 @@ pub async fn serve(tcp: TcpStream, listener: Listener, shared: Shared) {
         auth_failures: 0,
         commands_seen: 0,
         messages: 0,
+        login_deadline: Instant::now(),
     };
+    session.login_deadline += session.shared.login_deadline;
     let span = tracing::info_span!("connection", daemon = "submitd", id = %session.id, %remote);
     let work = async {
         tracing::debug!(?listener, "connection");
@@ -158,6 +162,22 @@ impl Session {
         } else {
             PREAUTH_COMMAND_TIMEOUT
         }
+    }
+
+    /// `wait`, or less when the login deadline comes sooner (before login).
+    fn before_login_deadline(&self, wait: Duration) -> Duration {
+        if self.user.is_some() {
+            return wait;
+        }
+        wait.min(
+            self.login_deadline
+                .saturating_duration_since(Instant::now()),
+        )
+    }
+
+    /// Whether the connection is still not logged in at its login deadline.
+    fn login_deadline_passed(&self) -> bool {
+        self.user.is_none() && Instant::now() >= self.login_deadline
     }
 
     /// Parses and runs one command line.
@@ -272,11 +292,8 @@ impl Session {
     /// Runs the TLS handshake on the plain stream, then asks authd about a client
     /// certificate. `Err` when the connection is over.
     async fn start_tls(&mut self) -> Result<(), End> {
-        let facts = match self
-            .stream
-            .start_tls(&self.shared.tls, TLS_HANDSHAKE_TIMEOUT)
-            .await
-        {
+        let handshake = self.before_login_deadline(TLS_HANDSHAKE_TIMEOUT);
+        let facts = match self.stream.start_tls(&self.shared.tls, handshake).await {
             Ok(facts) => facts,
             Err(e) => {
                 tracing::debug!("tls handshake failed: {e}");
@@ -360,16 +377,32 @@ impl Session {
             return Ok(());
         }
         let output = std::mem::take(&mut self.output);
-        match tokio::time::timeout(WRITE_TIMEOUT, self.stream.write_all(&output)).await {
+        // Before login, a write may not outlast the login deadline (plus the time the
+        // farewell gets).
+        let limit = if self.user.is_some() {
+            WRITE_TIMEOUT
+        } else {
+            WRITE_TIMEOUT.min(
+                self.login_deadline
+                    .saturating_duration_since(Instant::now())
+                    + FAREWELL_WRITE_TIMEOUT,
+            )
+        };
+        match tokio::time::timeout(limit, self.stream.write_all(&output)).await {
             Ok(Ok(())) => Ok(()),
             _ => Err(End::Closed),
         }
     }
 
     /// Writes pending replies, then reads more input (at most [`READ_CHUNK`] bytes).
-    /// `421` and the end after `timeout` without input.
+    /// `421` and the end after `timeout` without input, and at the login deadline
+    /// before login.
     pub(super) async fn fill(&mut self, timeout: Duration) -> Result<(), End> {
         self.flush().await?;
+        if self.login_deadline_passed() {
+            return Err(self.login_deadline_goodbye());
+        }
+        let timeout = self.before_login_deadline(timeout);
         // Read straight into the input buffer's spare room.
         let start = self.input.len();
         self.input.resize(start + READ_CHUNK, 0);
@@ -381,6 +414,7 @@ impl Session {
         };
         self.input.truncate(start + n);
         match read {
+            Err(_) if self.login_deadline_passed() => Err(self.login_deadline_goodbye()),
             Err(_) => {
                 self.reply(Reply::new(421, 4, 2, "timeout, closing connection"));
                 Err(End::Quit)
@@ -388,6 +422,18 @@ impl Session {
             Ok(Ok(0)) | Ok(Err(_)) => Err(End::Closed),
             Ok(Ok(_)) => Ok(()),
         }
+    }
+
+    /// Queues the `421` for the login deadline; the session ends.
+    fn login_deadline_goodbye(&mut self) -> End {
+        tracing::info!("login deadline passed, closing");
+        self.reply(Reply::new(
+            421,
+            4,
+            2,
+            "login took too long, closing connection",
+        ));
+        End::Quit
     }
 
     /// The next line from the client, with its line ending. A line longer than

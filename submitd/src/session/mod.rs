@@ -47,4 +47,7 @@ pub struct Shared {
     pub temp_dir: PathBuf,
     /// Where accepted messages go (the durable queue).
     pub sink: Arc<dyn Accept>,
+    /// How long a connection may take to log in
+    /// ([`crate::smtp::limits::LOGIN_DEADLINE`] unless configured).
+    pub login_deadline: std::time::Duration,
 }

@@ -27,6 +27,15 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// read; imapd 30 seconds before login).
 pub const PREAUTH_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long a connection may take from its start (TCP accept) to a successful login,
+/// however it trickles its input: 60 s, like OpenSSH's `LoginGraceTime` idea. At the
+/// deadline the client gets `421 4.4.2` and the connection closes. `[submitd]
+/// login_deadline_seconds` overrides it.
+pub const LOGIN_DEADLINE: Duration = Duration::from_secs(60);
+
+/// How long the `421` at the login deadline may take to write.
+pub const FAREWELL_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long a whole DATA or BDAT transfer may take (mox: 30 minutes).
 pub const DATA_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 

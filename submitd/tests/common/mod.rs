@@ -44,6 +44,8 @@ pub struct Options {
     pub log: bool,
     /// Start imapd too, so that the queue delivers (localserve: to the sender's Inbox).
     pub imapd: bool,
+    /// `[submitd] login_deadline_seconds`, when set.
+    pub login_deadline_seconds: Option<u64>,
 }
 
 impl Default for Options {
@@ -54,6 +56,7 @@ impl Default for Options {
             activated: false,
             log: false,
             imapd: false,
+            login_deadline_seconds: None,
         }
     }
 }
@@ -108,6 +111,7 @@ tls_certificate = "{cert}"
 tls_key = "{key}"
 max_message_size = {max_message_size}
 max_recipients = {max_recipients}
+{login_deadline}
 "#,
             cert = certificate.cert_path.display(),
             key = certificate.key_path.display(),
@@ -115,6 +119,10 @@ max_recipients = {max_recipients}
             submissions_listen = listen(submissions),
             max_message_size = options.max_message_size,
             max_recipients = options.max_recipients,
+            login_deadline = options
+                .login_deadline_seconds
+                .map(|s| format!("login_deadline_seconds = {s}"))
+                .unwrap_or_default(),
         );
         let imaps = free_loopback_address();
         let imapd_section = if options.imapd {
