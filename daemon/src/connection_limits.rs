@@ -157,9 +157,10 @@ impl ConnectionLimits {
     /// Checks a new connection from `remote` at `now`: the total, then the
     /// connection rate, then the open connections of its networks (mox's order). An
     /// admitted connection counts towards the rate and stays counted as open while
-    /// the returned slot lives. One refused for its networks' open connections still
-    /// counts towards the rate, as in mox; one refused for the rate or the total
-    /// counts towards nothing.
+    /// the returned slot lives. A refused one counts towards nothing (unlike mox, where
+    /// one refused for its networks' open connections counts towards the rate, so a
+    /// flood of refused attempts kept every client of the network out for the whole
+    /// window).
     pub fn admit(
         self: &Arc<Self>,
         remote: IpAddr,
@@ -192,16 +193,15 @@ impl ConnectionLimits {
         if over_rate || state.new_in_window.len() + new_networks > self.limits.networks_per_window {
             return Err(Refusal::Rate);
         }
-        for key in &keys {
-            *state.new_in_window.entry(*key).or_insert(0) += 1;
-        }
-
         let over_open = keys.iter().any(|key| {
             let count = state.open.get(key).copied().unwrap_or(0);
             count >= self.limits.open_per_network[usize::from(key.level)]
         });
         if over_open {
             return Err(Refusal::OpenPerNetwork);
+        }
+        for key in &keys {
+            *state.new_in_window.entry(*key).or_insert(0) += 1;
         }
         for key in &keys {
             *state.open.entry(*key).or_insert(0) += 1;
@@ -363,6 +363,23 @@ mod tests {
             Refusal::Rate
         );
         assert_eq!(limits.open_connections(), 0);
+    }
+
+    #[test]
+    fn attempts_refused_for_open_connections_do_not_count_towards_the_rate() {
+        let limits = ConnectionLimits::new(small(), Vec::new());
+        let now = Instant::now();
+        let a = limits.admit(ip("192.0.2.1"), now).unwrap();
+        let _b = limits.admit(ip("192.0.2.1"), now).unwrap();
+        for _ in 0..10 {
+            assert_eq!(
+                limits.admit(ip("192.0.2.1"), now).unwrap_err(),
+                Refusal::OpenPerNetwork
+            );
+        }
+        // Two of three new connections used: a closed one makes room for the third.
+        drop(a);
+        assert!(limits.admit(ip("192.0.2.1"), now).is_ok());
     }
 
     #[test]

@@ -6,7 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::Server;
-use postern_daemon::connection_limits::MAX_OPEN_CONNECTIONS_PER_NETWORK;
+use postern_daemon::connection_limits::{
+    MAX_NEW_CONNECTIONS_PER_WINDOW, MAX_OPEN_CONNECTIONS_PER_NETWORK,
+};
 use postern_imapd::connection_refusal::BYE_OPEN_PER_NETWORK;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -57,6 +59,44 @@ async fn one_address_gets_at_most_thirty_connections() {
         if greeting.starts_with("* OK") {
             break;
         }
+        assert!(std::time::Instant::now() < deadline, "{greeting}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn refused_attempts_do_not_use_up_the_connection_rate() {
+    let server = Server::start().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let limit = MAX_OPEN_CONNECTIONS_PER_NETWORK[0] as usize;
+    let mut open = Vec::new();
+    for _ in 0..limit {
+        let mut client = server.connect_plain().await;
+        let greeting = client.line().await;
+        assert!(greeting.starts_with("* OK"), "{greeting}");
+        open.push(client);
+    }
+    // A flood of attempts while the address holds its 30: each refused, and together
+    // more than the rate allows in a minute.
+    let flood = MAX_NEW_CONNECTIONS_PER_WINDOW[0] as usize;
+    for _ in 0..flood {
+        let mut client = server.connect_plain().await;
+        assert_eq!(format!("{}\r\n", client.line().await), BYE_OPEN_PER_NETWORK);
+    }
+    // Once one closes, the address gets in again within the same minute.
+    drop(open.pop());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut client = server.connect_plain().await;
+        let greeting = client.line().await;
+        if greeting.starts_with("* OK") {
+            break;
+        }
+        assert_eq!(
+            format!("{greeting}\r\n"),
+            BYE_OPEN_PER_NETWORK,
+            "refused for the rate after refused attempts"
+        );
         assert!(std::time::Instant::now() < deadline, "{greeting}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

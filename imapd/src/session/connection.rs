@@ -94,6 +94,8 @@ pub(super) struct Session {
     commands_seen: u64,
     /// When the connection must have logged in; `None` once it has.
     login_deadline: Option<Instant>,
+    /// Failed logins on this connection so far.
+    pub(super) auth_failures: u32,
 }
 
 /// Serves one client connection to its end.
@@ -115,6 +117,7 @@ pub async fn serve(tcp: TcpStream, listener: Listener, shared: Shared) {
         user_agent: None,
         commands_seen: 0,
         login_deadline: None,
+        auth_failures: 0,
     };
     session.login_deadline = Some(Instant::now() + session.shared.login_deadline);
     tracing::debug!(%remote, ?listener, "connection");

@@ -6,10 +6,10 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use postern_ipc::sasl_relay::{RelayStep, SaslRelay};
 use postern_ipc::{AuthFailure, Mechanism};
 
-use super::AUTHD_TIMEOUT;
 use super::Authenticated;
 use super::connection::{End, Session};
-use postern_imap_proto::response::{Code, Response, StatusKind};
+use super::{AUTHD_TIMEOUT, MAX_AUTH_FAILURES};
+use postern_imap_proto::response::{Code, Response, StatusKind, StatusResponse};
 use postern_imap_proto::types::Secret as WireSecret;
 
 /// How an exchange with authd ended, for the reply.
@@ -235,7 +235,25 @@ impl Session {
             Outcome::BadBase64 => (StatusKind::Bad, None, format!("{command} invalid base64")),
             Outcome::Failure(failure) => failure_reply(command, failure),
         };
+        let temporary = code == Some(Code::Unavailable);
         self.reply(tag, kind, code, &text).await?;
+        if !temporary {
+            self.auth_failures += 1;
+            if self.auth_failures >= MAX_AUTH_FAILURES {
+                tracing::info!(
+                    remote = %self.remote,
+                    failures = self.auth_failures,
+                    "too many failed logins, closing"
+                );
+                let bye = StatusResponse::untagged(
+                    StatusKind::Bye,
+                    None,
+                    "too many authentication failures",
+                );
+                let _ = self.send(&Response::Status(bye)).await;
+                return Err(End::Bye);
+            }
+        }
         Ok(None)
     }
 }

@@ -43,6 +43,11 @@ pub const PREAUTH_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const LOGIN_DEADLINE: Duration = Duration::from_secs(60);
 /// How long the `* BYE` at the login deadline may take to write.
 pub const FAREWELL_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Failed LOGIN and AUTHENTICATE attempts a connection may make: the last one's `NO`
+/// is followed by `* BYE` and the close, as submitd does after its third failed AUTH;
+/// authd's limiter counts across connections as well. Temporary failures (authd
+/// unavailable, rate limited) do not count.
+pub const MAX_AUTH_FAILURES: u32 = 3;
 /// How long a logged-in client may stay silent outside IDLE (mox §7.2).
 pub const AUTHENTICATED_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// How long a TLS handshake may take (mox §1.3).
