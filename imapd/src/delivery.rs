@@ -3,7 +3,8 @@
 //! (DESIGN.md invariant 7).
 //!
 //! Only callers whose uid (`SO_PEERCRED`) is in `[imapd] store_callers` are served
-//! (in localserve also imapd's own user). imapd reads the message from the fd itself,
+//! (in localserve also imapd's own user); root may open imports and exports (with a
+//! ticket, see [`crate::mail_transfer`]). imapd reads the message from the fd itself,
 //! from offset 0, at most [`MAX_DELIVERED_MESSAGE`] bytes, and trusts nothing the
 //! caller says about it. A malformed, oversized or out-of-order datagram closes that
 //! one connection (invariant 5). Store calls block, so each delivery runs in a
@@ -14,7 +15,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileExt, FileTypeExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -34,8 +35,11 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::account_removal::RemovalGate;
+use crate::mail_transfer::{self, Transfer};
+use crate::store::ImportPlan;
 use crate::store::{Flags, INBOX, MailStore, NewMessage, StoreError, validate_account_name};
 use postern_imap_proto::limits::APPEND_LIMIT;
+use postern_ipc::web::MailPurpose;
 
 /// The largest message accepted through the store socket: the store's limit, the same
 /// as APPEND's (submitd's SIZE is derived from it).
@@ -133,6 +137,7 @@ impl StoreCallers {
 #[derive(Debug)]
 pub struct DeliveryService {
     store: Arc<MailStore>,
+    auth_socket: PathBuf,
     gate: Arc<RemovalGate>,
     callers: StoreCallers,
     connections: Arc<Semaphore>,
@@ -140,19 +145,34 @@ pub struct DeliveryService {
 }
 
 impl DeliveryService {
-    /// A service delivering into `store` for `callers`, respecting `gate`.
+    /// A service delivering into `store` for `callers`, respecting `gate`, redeeming
+    /// the tickets of imports and exports with the authd at `auth_socket`.
     pub fn new(
         store: Arc<MailStore>,
         gate: Arc<RemovalGate>,
         callers: StoreCallers,
+        auth_socket: PathBuf,
     ) -> Arc<DeliveryService> {
         Arc::new(DeliveryService {
             store,
+            auth_socket,
             gate,
             callers,
             connections: Arc::new(Semaphore::new(MAX_STORE_CONNECTIONS)),
             next_id: AtomicU64::new(1),
         })
+    }
+}
+
+impl DeliveryService {
+    /// The mail store.
+    pub fn store(&self) -> &Arc<MailStore> {
+        &self.store
+    }
+
+    /// The gate that keeps writes away from accounts being removed.
+    pub fn gate(&self) -> &Arc<RemovalGate> {
+        &self.gate
     }
 }
 
@@ -286,9 +306,13 @@ async fn serve_connection(conn: SeqpacketConnection, service: &DeliveryService) 
         }
     };
     let uid = peer.uid;
-    let allowed = service.callers.allows(uid);
+    let may_deliver = service.callers.allows(uid);
+    // root (the admin command line) may open imports and exports with a ticket: it can
+    // read the store anyway, and the ticket still names the one account.
+    let allowed = may_deliver || uid == 0;
     tracing::debug!(uid, pid = ?peer.pid, allowed, "store socket: connection");
     let mut greeted = false;
+    let mut transfer = Transfer::None;
     loop {
         let wait = if greeted {
             STORE_IDLE_TIMEOUT
@@ -323,9 +347,28 @@ async fn serve_connection(conn: SeqpacketConnection, service: &DeliveryService) 
             return;
         }
         let mut fds = datagram.fds;
-        match request {
-            StoreRequest::Hello { version } => {
-                if greeted || !fds.is_empty() {
+        let carries_fd = matches!(
+            request,
+            StoreRequest::Deliver(_) | StoreRequest::ImportMessage(_)
+        );
+        if carries_fd {
+            if fds.len() != 1 {
+                let what = "Deliver and ImportMessage must carry exactly one fd";
+                refuse(&conn, StoreRefusal::Misuse(what.into())).await;
+                return;
+            }
+        } else if !fds.is_empty() {
+            let what = "only Deliver and ImportMessage carry an fd";
+            refuse(&conn, StoreRefusal::Misuse(what.into())).await;
+            return;
+        }
+        if !greeted && !matches!(request, StoreRequest::Hello { .. }) {
+            refuse(&conn, StoreRefusal::Misuse("Hello must come first".into())).await;
+            return;
+        }
+        let response = match (request, &mut transfer) {
+            (StoreRequest::Hello { version }, _) => {
+                if greeted {
                     let what = "Hello must come first, once, without fds";
                     refuse(&conn, StoreRefusal::Misuse(what.into())).await;
                     return;
@@ -334,35 +377,115 @@ async fn serve_connection(conn: SeqpacketConnection, service: &DeliveryService) 
                     refuse(&conn, StoreRefusal::Version(STORE_PROTOCOL_VERSION)).await;
                     return;
                 }
-                let hello = StoreResponse::Hello {
-                    version: STORE_PROTOCOL_VERSION,
-                };
-                if !answer(&conn, &hello).await {
-                    return;
-                }
                 greeted = true;
-            }
-            StoreRequest::Deliver(delivery) => {
-                if !greeted {
-                    refuse(&conn, StoreRefusal::Misuse("Deliver before Hello".into())).await;
-                    return;
+                StoreResponse::Hello {
+                    version: STORE_PROTOCOL_VERSION,
                 }
-                let (Some(fd), true) = (fds.pop(), fds.is_empty()) else {
-                    let what = "Deliver must carry exactly one fd";
-                    refuse(&conn, StoreRefusal::Misuse(what.into())).await;
+            }
+            (StoreRequest::Deliver(delivery), Transfer::None) if may_deliver => {
+                let Some(fd) = fds.pop() else { return };
+                deliver_in_thread(service, delivery, File::from(fd)).await
+            }
+            (StoreRequest::Deliver(_), Transfer::None) => {
+                let what = format!("uid {uid} may not deliver");
+                refuse(&conn, StoreRefusal::NotPermitted(what)).await;
+                return;
+            }
+            (StoreRequest::ImportBegin { ticket }, Transfer::None) => {
+                match open_transfer(service, ticket, MailPurpose::Import, uid).await {
+                    Ok(account) => {
+                        let name = account.name().to_string();
+                        tracing::info!(account = %name, uid, "import begun");
+                        transfer = Transfer::Import {
+                            account,
+                            plan: ImportPlan::new(),
+                        };
+                        StoreResponse::ImportStarted { account: name }
+                    }
+                    Err(response) => response,
+                }
+            }
+            (StoreRequest::ExportBegin { ticket }, Transfer::None) => {
+                match open_transfer(service, ticket, MailPurpose::Export, uid).await {
+                    Ok(account) => {
+                        let name = account.name().to_string();
+                        tracing::info!(account = %name, uid, "export begun");
+                        transfer = Transfer::Export { account };
+                        StoreResponse::ExportStarted { account: name }
+                    }
+                    Err(response) => response,
+                }
+            }
+            (StoreRequest::ImportMailbox { mailbox }, Transfer::Import { plan, .. }) => {
+                mail_transfer::import_mailbox(plan, &mailbox)
+            }
+            (StoreRequest::ImportMessage(meta), Transfer::Import { account, plan }) => {
+                let Some(fd) = fds.pop() else { return };
+                mail_transfer::import_message(account, plan, meta, fd).await
+            }
+            (StoreRequest::ImportCommit, Transfer::Import { .. }) => {
+                let Transfer::Import { account, plan } = std::mem::take(&mut transfer) else {
                     return;
                 };
-                let response = deliver_in_thread(service, delivery, File::from(fd)).await;
-                if !answer(&conn, &response).await {
+                mail_transfer::import_commit(service, account, plan).await
+            }
+            (StoreRequest::ImportAbort, Transfer::Import { account, plan }) => {
+                tracing::info!(account = %account.name(), messages = plan.messages(), "import aborted");
+                transfer = Transfer::None;
+                StoreResponse::ImportAborted
+            }
+            (StoreRequest::ExportMailboxes { start }, Transfer::Export { account }) => {
+                mail_transfer::export_mailboxes(account, start).await
+            }
+            (StoreRequest::ExportMessages { mailbox, after_uid }, Transfer::Export { account }) => {
+                mail_transfer::export_messages(account, mailbox, after_uid).await
+            }
+            (StoreRequest::ExportOpen { mailbox, uid }, Transfer::Export { account }) => {
+                if !mail_transfer::export_open(&conn, account, mailbox, uid).await {
                     return;
                 }
+                continue;
             }
-            other => {
-                let what = format!("{other:?} is not served yet");
+            (other, _) => {
+                let what = format!(
+                    "{} does not fit this point of the connection",
+                    request_name(&other)
+                );
                 refuse(&conn, StoreRefusal::Misuse(what)).await;
                 return;
             }
+        };
+        if !answer(&conn, &response).await {
+            return;
         }
+    }
+}
+
+/// Redeems a ticket and opens the account it names.
+async fn open_transfer(
+    service: &DeliveryService,
+    ticket: postern_ipc::Secret<String>,
+    purpose: MailPurpose,
+    uid: u32,
+) -> Result<crate::store::Account, StoreResponse> {
+    let account = mail_transfer::redeem_ticket(&service.auth_socket, ticket, purpose, uid).await?;
+    mail_transfer::open_account(service, account).await
+}
+
+/// A request's name for logs and refusals (never its contents: a ticket is secret).
+fn request_name(request: &StoreRequest) -> &'static str {
+    match request {
+        StoreRequest::Hello { .. } => "Hello",
+        StoreRequest::Deliver(_) => "Deliver",
+        StoreRequest::ImportBegin { .. } => "ImportBegin",
+        StoreRequest::ImportMailbox { .. } => "ImportMailbox",
+        StoreRequest::ImportMessage(_) => "ImportMessage",
+        StoreRequest::ImportCommit => "ImportCommit",
+        StoreRequest::ImportAbort => "ImportAbort",
+        StoreRequest::ExportBegin { .. } => "ExportBegin",
+        StoreRequest::ExportMailboxes { .. } => "ExportMailboxes",
+        StoreRequest::ExportMessages { .. } => "ExportMessages",
+        StoreRequest::ExportOpen { .. } => "ExportOpen",
     }
 }
 
@@ -396,14 +519,14 @@ async fn deliver_in_thread(
     }
 }
 
-fn permanent(reason: impl Into<String>) -> DeliveryFailure {
+pub(crate) fn permanent(reason: impl Into<String>) -> DeliveryFailure {
     DeliveryFailure {
         kind: FailureKind::Permanent,
         reason: reason.into(),
     }
 }
 
-fn temporary(reason: impl Into<String>) -> DeliveryFailure {
+pub(crate) fn temporary(reason: impl Into<String>) -> DeliveryFailure {
     DeliveryFailure {
         kind: FailureKind::Temporary,
         reason: reason.into(),
@@ -411,7 +534,7 @@ fn temporary(reason: impl Into<String>) -> DeliveryFailure {
 }
 
 /// Whether a store error can go away by itself.
-fn classify(error: StoreError) -> DeliveryFailure {
+pub(crate) fn classify(error: StoreError) -> DeliveryFailure {
     match error {
         StoreError::Io { .. }
         | StoreError::Sqlite(_)
@@ -429,7 +552,7 @@ fn classify(error: StoreError) -> DeliveryFailure {
     }
 }
 
-fn store_flags(flags: &[SystemFlag]) -> Flags {
+pub(crate) fn store_flags(flags: &[SystemFlag]) -> Flags {
     flags.iter().fold(Flags::EMPTY, |set, flag| {
         set | match flag {
             SystemFlag::Seen => Flags::SEEN,
@@ -443,11 +566,28 @@ fn store_flags(flags: &[SystemFlag]) -> Flags {
 
 /// Reads a file from offset 0 with positional reads (never moving the file offset the
 /// caller may share), refusing to go past a limit.
-struct BoundedFileReader {
+pub(crate) struct BoundedFileReader {
     file: File,
     offset: u64,
     limit: u64,
     over_limit: bool,
+}
+
+impl BoundedFileReader {
+    /// Reads `file` from offset 0, at most `limit` bytes.
+    pub(crate) fn new(file: File, limit: u64) -> BoundedFileReader {
+        BoundedFileReader {
+            file,
+            offset: 0,
+            limit,
+            over_limit: false,
+        }
+    }
+
+    /// Whether the file turned out longer than the limit.
+    pub(crate) fn over_limit(&self) -> bool {
+        self.over_limit
+    }
 }
 
 impl Read for BoundedFileReader {

@@ -8,6 +8,7 @@
 pub mod account_removal;
 pub mod connection_refusal;
 pub mod delivery;
+pub mod mail_transfer;
 pub mod session;
 pub mod store;
 pub mod tls;

@@ -92,7 +92,12 @@ fn start_store_services(config: &Config, passed: Vec<OwnedFd>, store: Arc<MailSt
     match open_store_socket(passed, config) {
         Ok(listener) => {
             let callers = StoreCallers::from_config(config);
-            let service = DeliveryService::new(Arc::clone(&store), Arc::clone(&gate), callers);
+            let service = DeliveryService::new(
+                Arc::clone(&store),
+                Arc::clone(&gate),
+                callers,
+                config.auth_socket(),
+            );
             tracing::info!(%path, "store socket listening");
             tokio::spawn(serve_store_socket(listener, service));
         }

@@ -245,8 +245,9 @@ fn lowest_pending_erase(conn: &Connection) -> Result<Option<u64>> {
         .transpose()
 }
 
-/// Start-up repair: finish pending erases (no session exists yet), then move the
-/// message-ID sequence past any file a crash left between link and commit.
+/// Start-up repair: finish pending erases (no session exists yet), then remove every
+/// file a crash left between link and commit (an APPEND's, a delivery's, an import's)
+/// and move the message-ID sequence past them.
 fn repair(conn: &mut Connection, msg_dir: &Path) -> Result<()> {
     let pending: Vec<i64> = {
         let mut stmt = conn.prepare("SELECT message_id FROM pending_erase ORDER BY message_id")?;
@@ -260,6 +261,7 @@ fn repair(conn: &mut Connection, msg_dir: &Path) -> Result<()> {
     let next = read_next_message_id(conn)?;
     let first_dir = next >> MESSAGES_PER_DIR_SHIFT;
     let mut max_orphan: Option<u64> = None;
+    let mut orphan_dirs = BTreeSet::new();
     for entry in std::fs::read_dir(msg_dir).map_err(io_err(msg_dir))? {
         let entry = entry.map_err(io_err(msg_dir))?;
         let dir_name = entry.file_name();
@@ -284,14 +286,29 @@ fn repair(conn: &mut Connection, msg_dir: &Path) -> Result<()> {
             };
             if id >= next && id < (1 << 62) {
                 max_orphan = Some(max_orphan.map_or(id, |m| m.max(id)));
+                // Placed by a transaction that never committed (the sequence moves
+                // inside it): no row names it, no session has seen it.
+                let path = file.path();
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {
+                        orphan_dirs.insert(dir.clone());
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "cannot remove an orphan message file");
+                    }
+                }
             }
         }
+    }
+    for dir in &orphan_dirs {
+        sync_dir(dir)?;
     }
     if let Some(max) = max_orphan {
         tracing::warn!(
             dir = %msg_dir.display(),
             orphan = max,
-            "message files without index rows; moving the message ID sequence past them"
+            "message files without index rows (a crash before a commit) removed; moving the message ID sequence past them"
         );
         let new_next = i64::try_from(max + 1).map_err(|_| corrupt("message ID overflow"))?;
         conn.execute(
@@ -601,51 +618,16 @@ impl Account {
         let save_date = unix_now();
         self.write_placing(|tx, placed| {
             let mb = mailbox::lookup_by_name(tx, &name)?;
-            let sources: Vec<&Path> = prepared.iter().map(|(_, _, s)| s.path.as_path()).collect();
-            let ids = place_files(tx, &self.inner.msg_dir, &sources, placed)?;
             let modseq = next_modseq(tx)?;
-            let mut uid_next = mb.uidnext;
-            let mut out = Vec::with_capacity(prepared.len());
-            let mut total: i64 = 0;
-            let mut all_keywords = BTreeSet::new();
-            for ((meta, keywords, staged), id) in prepared.iter().zip(ids) {
-                let uid = uid_next;
-                if uid == u32::MAX {
-                    return Err(StoreError::UidsExhausted(mb.name.clone()));
-                }
-                uid_next += 1;
-                let size = i64::try_from(staged.size).map_err(|_| corrupt("size"))?;
-                let header_size = i64::try_from(staged.header_size).map_err(|_| corrupt("size"))?;
-                insert_message(
-                    tx,
-                    &MessageRowInsert {
-                        id,
-                        mailbox: mb.id.get(),
-                        uid,
-                        modseq,
-                        flags: meta.flags,
-                        keywords: &keywords_to_db(keywords),
-                        size,
-                        header_size,
-                        received: meta.received,
-                        save_date,
-                    },
-                )?;
-                summary::insert(tx, id, &staged.summary)?;
-                all_keywords.extend(keywords.iter().cloned());
-                total += size;
-                out.push(Delivered {
-                    id,
-                    uid,
-                    uidvalidity: mb.uidvalidity,
-                    modseq,
-                    size: staged.size,
-                });
-            }
-            mailbox::set_uidnext(tx, mb.id, uid_next)?;
-            mailbox::add_keywords(tx, mb.id, all_keywords.iter())?;
-            add_disk_usage(tx, total)?;
-            Ok(out)
+            insert_staged(
+                tx,
+                &self.inner.msg_dir,
+                &mb,
+                modseq,
+                save_date,
+                &prepared,
+                placed,
+            )
         })
     }
 
@@ -654,6 +636,67 @@ impl Account {
         let conn = self.inner.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&conn)
     }
+}
+
+/// A staged message with its normalised keywords, ready for [`insert_staged`].
+pub(super) type PreparedMessage = (NewMessage, Vec<String>, StagedMessage);
+
+/// Places the files of `prepared` (see [`place_files`]) and inserts their rows into
+/// `mb` at `modseq`, moving its UIDNEXT, its keywords and the disk usage along; the
+/// results in input order.
+pub(super) fn insert_staged(
+    tx: &Transaction<'_>,
+    msg_dir: &Path,
+    mb: &mailbox::MailboxInfo,
+    modseq: u64,
+    save_date: i64,
+    prepared: &[PreparedMessage],
+    placed: &mut Vec<PathBuf>,
+) -> Result<Vec<Delivered>> {
+    let sources: Vec<&Path> = prepared.iter().map(|(_, _, s)| s.path.as_path()).collect();
+    let ids = place_files(tx, msg_dir, &sources, placed)?;
+    let mut uid_next = mb.uidnext;
+    let mut out = Vec::with_capacity(prepared.len());
+    let mut total: i64 = 0;
+    let mut all_keywords = BTreeSet::new();
+    for ((meta, keywords, staged), id) in prepared.iter().zip(ids) {
+        let uid = uid_next;
+        if uid == u32::MAX {
+            return Err(StoreError::UidsExhausted(mb.name.clone()));
+        }
+        uid_next += 1;
+        let size = i64::try_from(staged.size).map_err(|_| corrupt("size"))?;
+        let header_size = i64::try_from(staged.header_size).map_err(|_| corrupt("size"))?;
+        insert_message(
+            tx,
+            &MessageRowInsert {
+                id,
+                mailbox: mb.id.get(),
+                uid,
+                modseq,
+                flags: meta.flags,
+                keywords: &keywords_to_db(keywords),
+                size,
+                header_size,
+                received: meta.received,
+                save_date,
+            },
+        )?;
+        summary::insert(tx, id, &staged.summary)?;
+        all_keywords.extend(keywords.iter().cloned());
+        total += size;
+        out.push(Delivered {
+            id,
+            uid,
+            uidvalidity: mb.uidvalidity,
+            modseq,
+            size: staged.size,
+        });
+    }
+    mailbox::set_uidnext(tx, mb.id, uid_next)?;
+    mailbox::add_keywords(tx, mb.id, all_keywords.iter())?;
+    add_disk_usage(tx, total)?;
+    Ok(out)
 }
 
 /// The columns of a new `messages` row.

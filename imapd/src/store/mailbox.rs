@@ -270,7 +270,7 @@ pub(super) fn add_keywords<'a>(
 
 /// Creates `name` (normalised) and any missing parent, each with its own new
 /// UIDVALIDITY. Fails when `name` exists.
-fn create_in_tx(
+pub(super) fn create_in_tx(
     tx: &Transaction<'_>,
     name: &str,
     special_use: Option<SpecialUse>,

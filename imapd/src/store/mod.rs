@@ -29,7 +29,8 @@
 //! ([`Account::messages`], [`Account::open_message`]), STORE
 //! ([`Account::store_flags`] with UNCHANGEDSINCE), CONDSTORE/QRESYNC
 //! ([`Account::changes_since`], tombstones), [`Account::expunge_deleted`],
-//! [`Account::copy_messages`], [`Account::move_messages`] and
+//! [`Account::copy_messages`], [`Account::move_messages`], imports
+//! ([`ImportPlan`] of staged messages, one [`Account::commit_import`]) and
 //! [`Account::watch_changes`] for other sessions; sort keys and previews from the
 //! message summaries stored with each file ([`Account::sort_entries`],
 //! [`Account::previews`], see the `summary` module). Writes block (fsync); call them
@@ -49,6 +50,7 @@
 //! ([`Account::stage`]) happens outside that lock.
 
 mod account;
+mod import;
 mod layout;
 mod mailbox;
 mod message;
@@ -63,6 +65,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
 pub use account::{Account, Delivered, NewMessage, StagedMessage};
+pub use import::{ImportOutcome, ImportPlan, ImportedMailboxOutcome};
 pub use layout::{MESSAGES_PER_DIR_SHIFT, fanout_dir_name};
 pub use mailbox::{
     DEFAULT_MAILBOXES, INBOX, MAX_MAILBOX_NAME_LEN, MailboxId, MailboxInfo, MailboxStatus,

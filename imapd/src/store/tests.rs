@@ -737,8 +737,10 @@ fn startup_repair() {
     let next = deliver(&acc, "Inbox", &msg(2));
     assert_eq!(next.id.get(), orphan + 1);
     assert_eq!(next.uid, 2);
-    // The orphan itself is never shown.
+    // The orphan itself is never shown, and its file is gone.
     assert_eq!(uids(&acc, inbox(&acc).id), [1, 2]);
+    assert!(!orphan_dir.join(orphan.to_string()).exists());
+    assert!(orphan_dir.join("junk-name").exists());
 }
 
 #[test]
