@@ -243,7 +243,10 @@ async fn an_import_is_invisible_until_its_commit_and_then_complete() {
         assert_eq!(bytes, message(n));
         assert_eq!(received, 1_600_000_000 + n as i64);
         assert_eq!(flags.contains(&"\\Seen"), n.is_multiple_of(2));
-        assert_eq!(keywords.contains(&"project".to_string()), n.is_multiple_of(3));
+        assert_eq!(
+            keywords.contains(&"project".to_string()),
+            n.is_multiple_of(3)
+        );
     }
     assert_eq!(find(INBOX).2.len(), 3);
 
