@@ -93,6 +93,9 @@ pub struct Config {
     /// submitd's settings.
     #[serde(default)]
     pub submitd: SubmitdConfig,
+    /// webd's settings: the account and admin web pages.
+    #[serde(default)]
+    pub webd: WebdConfig,
 }
 
 /// imapd's settings.
@@ -175,6 +178,53 @@ impl Default for SubmitdConfig {
             max_recipients: 1000,
             delivery: delivery::DeliveryConfig::default(),
             login_deadline_seconds: None,
+        }
+    }
+}
+
+/// webd's settings. The account pages are served at `/` of the account listeners
+/// (HTTPS, and plain HTTP for use behind a reverse proxy or in localserve), the admin
+/// pages at `/admin/` of the admin listeners (plain HTTP, loopback by default: reach
+/// them over an ssh tunnel).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebdConfig {
+    /// The system user webd runs as.
+    pub user: UserRef,
+    /// Addresses for the account pages over HTTPS, used when no sockets are passed
+    /// (passed sockets are named `web-https`).
+    pub https_listen: Vec<std::net::SocketAddr>,
+    /// Addresses for the account pages over plain HTTP (behind a reverse proxy that
+    /// speaks HTTPS to browsers, or in localserve); passed sockets are named `web-http`.
+    pub http_listen: Vec<std::net::SocketAddr>,
+    /// Addresses for the admin pages over plain HTTP, loopback by default; passed
+    /// sockets are named `web-admin`.
+    pub admin_listen: Vec<std::net::SocketAddr>,
+    /// Serve the admin pages under `/admin/` of the account listeners too (localserve,
+    /// where one port serves everything). Off by default: the admin pages stay on
+    /// loopback.
+    pub admin_on_account_listeners: bool,
+    /// Reverse proxies (`address/prefix` or a bare address) whose `X-Forwarded-For`
+    /// and `X-Forwarded-Proto` are believed. From any other peer these headers are
+    /// ignored.
+    pub trusted_proxies: Vec<String>,
+    /// PEM certificate chain, used when `$CREDENTIALS_DIRECTORY` is not set.
+    pub tls_certificate: PathBuf,
+    /// PEM private key, used when `$CREDENTIALS_DIRECTORY` is not set.
+    pub tls_key: PathBuf,
+}
+
+impl Default for WebdConfig {
+    fn default() -> Self {
+        WebdConfig {
+            user: UserRef::Name("postern-webd".into()),
+            https_listen: vec![std::net::SocketAddr::from(([0u16; 8], 443))],
+            http_listen: Vec::new(),
+            admin_listen: vec![std::net::SocketAddr::from(([127, 0, 0, 1], 8080))],
+            admin_on_account_listeners: false,
+            trusted_proxies: Vec::new(),
+            tls_certificate: PathBuf::from("/etc/postern/tls/cert.pem"),
+            tls_key: PathBuf::from("/etc/postern/tls/key.pem"),
         }
     }
 }
@@ -405,6 +455,7 @@ impl Config {
             supervisor: SupervisorConfig::default(),
             imapd: ImapdConfig::default(),
             submitd: SubmitdConfig::default(),
+            webd: WebdConfig::default(),
         }
     }
 
@@ -451,6 +502,9 @@ impl Config {
         }
         for net in &self.ratelimit.trusted_networks {
             Network::parse(net)?;
+        }
+        for net in &self.webd.trusted_proxies {
+            Network::parse(net).map_err(|e| format!("[webd] trusted_proxies: {e}"))?;
         }
         if self.authd.argon2_memory_kib < 8 || self.authd.argon2_iterations < 1 {
             return Err("argon2 parameters too small".into());
