@@ -50,3 +50,12 @@ pub const MAX_MIME_PARTS: usize = 10_000;
 /// [`crate::mime::summary`]) is computed from: its header and its first text part are
 /// there in every message that matters, and computing it never holds more.
 pub const MAX_SUMMARY_SCAN: usize = 256 * 1024;
+
+/// Longest ID field name (RFC 2971 §3.3: 30 octets).
+pub const MAX_ID_FIELD: usize = 30;
+
+/// Longest ID value (RFC 2971 §3.3: 1024 octets).
+pub const MAX_ID_VALUE: usize = 1024;
+
+/// Most field-value pairs in one ID command (RFC 2971 §3.3: 30).
+pub const MAX_ID_PAIRS: usize = 30;

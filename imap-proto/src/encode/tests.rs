@@ -483,6 +483,35 @@ fn imap_codec_parses_what_we_encode() {
     }
 }
 
+/// imap-codec follows the ABNF of RFC 3516/9051, which leaves the origin out of a
+/// partial `BINARY[...]` response although both RFCs' prose (RFC 9051 §7.5.2) has it;
+/// everything else of such a response must parse there.
+#[test]
+fn imap_codec_parses_binary_partials_but_for_the_origin() {
+    let r = data(Data::Fetch {
+        seq: 1,
+        items: vec![
+            FetchData::Binary {
+                part: vec![5],
+                origin: Some(0),
+                data: Some(b"a\r\nb\0".to_vec()),
+            },
+            FetchData::Uid(4),
+        ],
+    });
+    let bytes = r.to_bytes(REV2);
+    assert_eq!(
+        String::from_utf8_lossy(&bytes),
+        "* 1 FETCH (BINARY[5]<0> ~{5}\r\na\r\nb\0 UID 4)\r\n"
+    );
+    let without_origin = String::from_utf8_lossy(&bytes).replacen("<0>", "", 1);
+    let decoded = ResponseCodec::default().decode(without_origin.as_bytes());
+    assert!(
+        matches!(decoded, Ok((rest, _)) if rest.is_empty()),
+        "{decoded:?}"
+    );
+}
+
 #[test]
 fn exact_bytes() {
     let cases: Vec<(Response, EncodeOptions, &str)> = vec![

@@ -559,6 +559,8 @@ pub(crate) fn addresses(v: &str) -> Vec<Address> {
     let mut cur = String::new();
     let mut quote = QuotedString::default();
     let (mut comment, mut angle, mut group) = (0usize, false, false);
+    // A backslash in a comment quotes the next character (RFC 5322 §3.2.2).
+    let mut escaped = false;
     for c in v.chars() {
         if quote.take(c) {
             cur.push(c);
@@ -566,7 +568,12 @@ pub(crate) fn addresses(v: &str) -> Vec<Address> {
         }
         if comment > 0 {
             cur.push(c);
+            if escaped {
+                escaped = false;
+                continue;
+            }
             match c {
+                '\\' => escaped = true,
                 '(' => comment += 1,
                 ')' => comment -= 1,
                 _ => {}
@@ -619,11 +626,17 @@ fn strip_comments(s: &str) -> String {
     let mut out = String::new();
     let mut quote = QuotedString::default();
     let mut comment = 0usize;
+    let mut escaped = false;
     for c in s.chars() {
         if quote.take(c) {
             out.push(c);
         } else if comment > 0 {
+            if escaped {
+                escaped = false;
+                continue;
+            }
             match c {
+                '\\' => escaped = true,
                 '(' => comment += 1,
                 ')' => comment -= 1,
                 _ => {}
@@ -640,9 +653,60 @@ fn strip_comments(s: &str) -> String {
     out.trim().to_string()
 }
 
+/// The text of the last top-level comment of `s` (nested comments kept, quoted pairs
+/// resolved), trimmed; `None` when there is no comment with text.
+fn last_comment(s: &str) -> Option<String> {
+    let mut quote = QuotedString::default();
+    let mut depth = 0usize;
+    let mut escaped = false;
+    let mut current = String::new();
+    let mut last = None;
+    for c in s.chars() {
+        if depth == 0 {
+            if quote.take(c) {
+                continue;
+            }
+            match c {
+                '"' => quote.open(),
+                '(' => {
+                    depth = 1;
+                    current.clear();
+                }
+                _ => {}
+            }
+            continue;
+        }
+        if escaped {
+            escaped = false;
+            current.push(c);
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            '(' => {
+                depth += 1;
+                current.push(c);
+            }
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    let text = current.split_whitespace().collect::<Vec<_>>().join(" ");
+                    if !text.is_empty() {
+                        last = Some(text);
+                    }
+                } else {
+                    current.push(c);
+                }
+            }
+            _ => current.push(c),
+        }
+    }
+    last
+}
+
 fn flush_mailbox(out: &mut Vec<Address>, cur: &mut String) {
-    let s = std::mem::take(cur);
-    let s = strip_comments(&s);
+    let raw = std::mem::take(cur);
+    let s = strip_comments(&raw);
     if s.is_empty() {
         return;
     }
@@ -655,7 +719,9 @@ fn flush_mailbox(out: &mut Vec<Address>, cur: &mut String) {
                 s[l + 1..end].trim().to_string(),
             )
         }
-        (None, _) => (None, s.clone()),
+        // A bare addr-spec: its comment, if any, is the display name (RFC 822's
+        // `user@domain (Real Name)`, as Dovecot and Cyrus show it).
+        (None, _) => (last_comment(&raw), s.clone()),
     };
     let (adl, spec) = match spec
         .starts_with('@')

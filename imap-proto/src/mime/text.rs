@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use encoding_rs::Encoding;
 
 use super::section::{decode_base64, decode_qp};
-use super::structure::{Node, NodeKind, ParsedMessage, fields};
+use super::structure::{Node, NodeKind, ParsedMessage, addresses, fields};
 
 /// Bytes in `charset` (a MIME charset name, any case) as a string. An unknown charset is
 /// read as UTF-8; invalid sequences become U+FFFD. US-ASCII (the default charset, often
@@ -143,6 +143,44 @@ pub fn header_values(msg: &ParsedMessage<'_>, name: &str) -> Vec<String> {
         .filter(|f| !f.name.is_empty() && f.name.eq_ignore_ascii_case(name.as_bytes()))
         .map(|f| decode_header_value(&f.value))
         .collect()
+}
+
+/// What SEARCH FROM, TO, CC and BCC compare with for the address field `name` (RFC
+/// 9051 §6.4.4): for every such field of the message's own header, its value with
+/// encoded words decoded, and each address in it written as `Display Name
+/// <local@domain>` (the name decoded, taken from an RFC 822 comment when there is no
+/// phrase, quotes and comments left out) and each group's name, so that a search finds
+/// a display name however it was quoted, encoded or commented.
+pub fn address_search_values(msg: &ParsedMessage<'_>, name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in fields(msg.raw, msg.root.header.clone()) {
+        if f.name.is_empty() || !f.name.eq_ignore_ascii_case(name.as_bytes()) {
+            continue;
+        }
+        out.push(decode_header_value(&f.value));
+        let raw = String::from_utf8_lossy(&f.value);
+        for a in addresses(&raw) {
+            let display = a.name.as_deref().map(|n| decode_header_value(n.as_bytes()));
+            let written = match (a.mailbox.as_deref(), a.host.as_deref(), display) {
+                // The start of a group: its name.
+                (Some(group), None, _) => decode_header_value(group.as_bytes()),
+                (Some(local), Some(host), name) => {
+                    let spec = if host.is_empty() {
+                        local.to_owned()
+                    } else {
+                        format!("{local}@{host}")
+                    };
+                    match name {
+                        Some(name) => format!("{name} <{spec}>"),
+                        None => spec,
+                    }
+                }
+                _ => continue,
+            };
+            out.push(written);
+        }
+    }
+    out
 }
 
 /// The header of `node` as text: one `Name: decoded value` line per field.

@@ -9,6 +9,7 @@ use crate::command::{
     AppendMessage, CommandBody, ListCommand, ListReturn, ListSelect, QresyncParams, SelectParams,
     StatusItem, StoreAction, StoreCommand,
 };
+use crate::limits::{MAX_ID_FIELD, MAX_ID_PAIRS, MAX_ID_VALUE};
 use crate::types::{Secret, SequenceSet};
 
 impl Parser<'_> {
@@ -92,12 +93,7 @@ impl Parser<'_> {
                 let parameters = if self.eat_word("NIL") {
                     None
                 } else {
-                    Some(self.paren_list(0, |p| {
-                        let k = Self::utf8(p.string()?)?;
-                        p.sp()?;
-                        let v = p.nstring()?.map(Self::utf8).transpose()?;
-                        Ok((k, v))
-                    })?)
+                    Some(self.id_parameters()?)
                 };
                 CommandBody::Id { parameters }
             }
@@ -191,6 +187,35 @@ impl Parser<'_> {
     }
 
     /// COPY or MOVE (`is_move`) arguments: a sequence set and the target mailbox.
+    /// The field-value list of ID, within RFC 2971's limits: fields of at most
+    /// [`MAX_ID_FIELD`] octets, values of at most [`MAX_ID_VALUE`], at most
+    /// [`MAX_ID_PAIRS`] pairs, no field twice.
+    fn id_parameters(&mut self) -> R<Vec<(String, Option<String>)>> {
+        let pairs = self.paren_list(0, |p| {
+            let k = p.string()?;
+            if k.len() > MAX_ID_FIELD {
+                return Err(SyntaxError::IdFieldTooLong);
+            }
+            let k = Self::utf8(k)?;
+            p.sp()?;
+            let v = p.nstring()?;
+            if v.as_ref().is_some_and(|v| v.len() > MAX_ID_VALUE) {
+                return Err(SyntaxError::IdValueTooLong);
+            }
+            let v = v.map(Self::utf8).transpose()?;
+            Ok((k, v))
+        })?;
+        if pairs.len() > MAX_ID_PAIRS {
+            return Err(SyntaxError::TooManyIdFields);
+        }
+        for (i, (k, _)) in pairs.iter().enumerate() {
+            if pairs[..i].iter().any(|(o, _)| o.eq_ignore_ascii_case(k)) {
+                return Err(SyntaxError::DuplicateIdField(k.clone()));
+            }
+        }
+        Ok(pairs)
+    }
+
     fn copy_or_move(&mut self, uid: bool, is_move: bool) -> R<CommandBody> {
         self.sp()?;
         let set = self.sequence_set()?;

@@ -156,6 +156,18 @@ pub enum SyntaxError {
     /// STORE without FLAGS or FLAGS.SILENT.
     #[error("expected FLAGS or FLAGS.SILENT")]
     ExpectedStoreFlags,
+    /// An ID field name longer than [`crate::limits::MAX_ID_FIELD`].
+    #[error("ID field name too long")]
+    IdFieldTooLong,
+    /// An ID value longer than [`crate::limits::MAX_ID_VALUE`].
+    #[error("ID value too long")]
+    IdValueTooLong,
+    /// More ID field-value pairs than [`crate::limits::MAX_ID_PAIRS`].
+    #[error("too many ID fields")]
+    TooManyIdFields,
+    /// An ID field given twice.
+    #[error("duplicate ID field {0}")]
+    DuplicateIdField(String),
 }
 
 /// What kind of failure a [`ParseError`] is.
@@ -191,7 +203,9 @@ impl ParseError {
         }
     }
 
-    /// The reply for this error: `<tag> BAD <message>` (or `* BAD` without a tag).
+    /// The reply for this error: `<tag> BAD <message>` (or `* BAD` without a tag); a
+    /// mailbox name that is well-formed but not valid modified UTF-7 is a name the
+    /// server cannot use, not bad syntax: `<tag> NO [CANNOT] <message>`.
     pub fn reply(&self) -> Vec<u8> {
         let text: String = self
             .error
@@ -199,6 +213,11 @@ impl ParseError {
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
-        format!("{} BAD {text}\r\n", self.tag.as_deref().unwrap_or("*")).into_bytes()
+        match (&self.tag, &self.error) {
+            (Some(tag), SyntaxError::InvalidMutf7) => {
+                format!("{tag} NO [CANNOT] {text}\r\n").into_bytes()
+            }
+            (tag, _) => format!("{} BAD {text}\r\n", tag.as_deref().unwrap_or("*")).into_bytes(),
+        }
     }
 }

@@ -121,7 +121,12 @@ impl Parser<'_> {
                 a.to_vec()
             }
         };
-        self.decode_name(b)
+        // A pattern that is not valid modified UTF-7 is taken as it is (like Dovecot):
+        // it then matches only names that are spelled that way.
+        match self.decode_name(b.clone()) {
+            Err(SyntaxError::InvalidMutf7) => Self::utf8(b),
+            other => other,
+        }
     }
 
     pub(super) fn flag(&mut self) -> R<Flag> {

@@ -19,7 +19,7 @@ use super::{
 use postern_imap_proto::capabilities::{CapabilityContext, capabilities};
 use postern_imap_proto::command::CommandBody;
 use postern_imap_proto::encode::{CONTINUE_LITERAL, EncodeOptions};
-use postern_imap_proto::parse::{ParseOptions, parse_command};
+use postern_imap_proto::parse::{ParseErrorKind, ParseOptions, parse_command};
 use postern_imap_proto::reader::{CommandReader, Event};
 use postern_imap_proto::response::{Code, Data, Response, StatusKind, StatusResponse};
 use postern_imap_proto::state::ConnectionState;
@@ -336,7 +336,10 @@ impl Session {
                 self.commands_seen += 1;
                 match parse_command(&raw, ParseOptions::default()) {
                     Ok(cmd) => Ok(Next::Command(cmd)),
-                    Err(_) if first => {
+                    // A first line that is not IMAP at all (no tag, no command we
+                    // know) ends the connection, as mox does; a known command with bad
+                    // arguments is answered BAD like any later one.
+                    Err(e) if first && e.kind() != ParseErrorKind::Syntax => {
                         let bye = StatusResponse::untagged(
                             StatusKind::Bye,
                             None,

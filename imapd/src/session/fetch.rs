@@ -7,8 +7,9 @@
 //! * `BODY[section]` of a part that does not exist is an empty string (RFC 9051 §6.4.5
 //!   allows it; clients expecting a literal are not surprised by NIL). `BINARY[part]` of
 //!   a part that does not exist is NIL.
-//! * A `BINARY[part]<partial>` response carries no origin: the ABNF of RFC 9051 (and
-//!   RFC 3516) has none for BINARY (erratum 7246), unlike `BODY[...]<origin>`.
+//! * A `BINARY[part]<origin.count>` response names its origin (`BINARY[1]<0>`) like
+//!   `BODY[...]<origin>` does: RFC 9051 §7.5.2 and RFC 3516 §4.2 say so in prose, though
+//!   the ABNF of both leaves it out. The origin is an offset into the decoded data.
 //! * INTERNALDATE and SAVEDATE are sent in UTC (`+0000`): the index keeps unix seconds.
 //! * A NUL byte cannot be sent in a literal (only in BINARY's literal8), so NUL bytes in
 //!   `BODY[...]` and `RFC822*` data are replaced by 0x80, as Dovecot does; sizes and
@@ -196,7 +197,7 @@ pub(crate) fn fetch_data(
             }
             FetchItem::Binary { part, partial, .. } => FetchData::Binary {
                 part: part.clone(),
-                origin: None,
+                origin: partial.map(|(offset, _)| offset),
                 data: binary_bytes(content()?, part)?
                     .map(|bytes| mime::apply_partial(&bytes, *partial).to_vec()),
             },

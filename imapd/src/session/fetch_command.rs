@@ -166,7 +166,7 @@ impl Session {
             ));
         }
         if cmd.changed_since.is_some() || cmd.items.contains(&FetchItem::ModSeq) {
-            st.enabled.condstore = true;
+            self.enable_condstore(st, Some(sel)).await?;
         }
         let enabled = st.enabled;
         let account = st.account.clone();

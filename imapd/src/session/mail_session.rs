@@ -460,16 +460,17 @@ impl Session {
     async fn enable(&mut self, st: &mut MailState, caps: &[String]) -> Result<Reply, End> {
         let mut newly = Vec::new();
         for cap in caps {
+            let was = st.enabled;
+            let mut condstore = false;
             let e = &mut st.enabled;
-            let was = *e;
             let name = match cap.to_ascii_uppercase().as_str() {
                 "CONDSTORE" => {
-                    e.condstore = true;
+                    condstore = true;
                     "CONDSTORE"
                 }
                 "QRESYNC" => {
                     e.qresync = true;
-                    e.condstore = true;
+                    condstore = true;
                     "QRESYNC"
                 }
                 "IMAP4REV2" => {
@@ -483,13 +484,43 @@ impl Session {
                 }
                 _ => continue,
             };
-            if *e != was {
+            if condstore {
+                let sel = st.selected.take();
+                let result = self.enable_condstore(st, sel.as_ref()).await;
+                st.selected = sel;
+                result?;
+            }
+            if st.enabled != was {
                 newly.push(name.to_owned());
             }
         }
         self.utf8 = st.enabled.utf8;
         self.send(&Response::Data(Data::Enabled(newly))).await?;
         Ok(Reply::ok("enable done"))
+    }
+
+    /// Turns CONDSTORE on, for a CONDSTORE-enabling command (RFC 7162 §3.1): the first
+    /// one issued with a mailbox selected (`sel`, when the state gate took it out of
+    /// `st`, else `st.selected`) is answered with `* OK [HIGHESTMODSEQ n]` for that
+    /// mailbox. SELECT and EXAMINE announce HIGHESTMODSEQ themselves.
+    pub(super) async fn enable_condstore(
+        &mut self,
+        st: &mut MailState,
+        sel: Option<&Selected>,
+    ) -> Result<(), End> {
+        if st.enabled.condstore {
+            return Ok(());
+        }
+        st.enabled.condstore = true;
+        let Some(sel) = sel.or(st.selected.as_ref()) else {
+            return Ok(());
+        };
+        let ok = StatusResponse::untagged(
+            StatusKind::Ok,
+            Some(Code::HighestModSeq(sel.view.modseq())),
+            "highest modseq",
+        );
+        self.send(&Response::Status(ok)).await
     }
 
     /// Compares the selected mailbox with the store when the account changed, and

@@ -160,7 +160,7 @@ impl Session {
         items: &[StatusItem],
     ) -> Result<Reply, End> {
         if items.contains(&StatusItem::HighestModSeq) {
-            st.enabled.condstore = true;
+            self.enable_condstore(st, None).await?;
         }
         let account = st.account.clone();
         let name = mailbox.as_str().to_owned();

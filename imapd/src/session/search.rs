@@ -14,7 +14,9 @@
 //!   zone, time ignored, RFC 9051 §6.4.4). A message without a Date header that can be
 //!   read falls back to its INTERNALDATE (as RFC 5256 does for the sent date).
 //! * String keys match a case-insensitive substring (Unicode lower-casing) of the
-//!   decoded text: header values with RFC 2047 words decoded; BODY over the text parts
+//!   decoded text: header values with RFC 2047 words decoded (FROM, TO, CC and BCC also
+//!   each address written as `Name <local@domain>`, the name from a phrase or an RFC 822
+//!   comment, unquoted); BODY over the text parts
 //!   with transfer encoding and charset decoded, plus the headers of encapsulated
 //!   messages; TEXT over the message header and that body text.
 //! * MODSEQ with a metadata entry (`"/flags/\\seen" priv`) compares the message's modseq:
@@ -349,6 +351,19 @@ impl<'m> Evaluator<'_, 'm> {
             .any(|v| contains_ignoring_case(v, &needle))
     }
 
+    /// Whether the address field `name` (From, To, Cc, Bcc) contains `value`, in its
+    /// decoded text or in one of its addresses as [`text::address_search_values`]
+    /// writes them; an empty `value` matches any message that has the field.
+    fn address_has(&self, name: &str, value: &str) -> bool {
+        let Some(parsed) = self.parsed() else {
+            return false;
+        };
+        let needle = value.to_lowercase();
+        text::address_search_values(parsed, name)
+            .iter()
+            .any(|v| contains_ignoring_case(v, &needle))
+    }
+
     fn body_has(&self, value: &str) -> bool {
         let needle = value.to_lowercase();
         self.body_text().is_some_and(|t| t.contains(&needle))
@@ -416,10 +431,10 @@ impl<'m> Evaluator<'_, 'm> {
             SearchKey::SequenceSet(set) => {
                 in_set(set, self.msg.seq, scope.max_seq, scope.saved, info.uid)
             }
-            SearchKey::Bcc(v) => self.header_has("bcc", v),
-            SearchKey::Cc(v) => self.header_has("cc", v),
-            SearchKey::From(v) => self.header_has("from", v),
-            SearchKey::To(v) => self.header_has("to", v),
+            SearchKey::Bcc(v) => self.address_has("bcc", v),
+            SearchKey::Cc(v) => self.address_has("cc", v),
+            SearchKey::From(v) => self.address_has("from", v),
+            SearchKey::To(v) => self.address_has("to", v),
             SearchKey::Subject(v) => self.header_has("subject", v),
             SearchKey::Header(name, v) => self.header_has(name, v),
             SearchKey::Body(v) => self.body_has(v),

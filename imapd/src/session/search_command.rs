@@ -104,7 +104,7 @@ impl Session {
         let key = SearchKey::And(cmd.criteria);
         let with_modseq = has_modseq_key(&key);
         if with_modseq {
-            st.enabled.condstore = true;
+            self.enable_condstore(st, Some(sel)).await?;
         }
         let enabled = st.enabled;
         let account = st.account.clone();

@@ -40,7 +40,8 @@ impl Session {
             return Ok(Reply::bad("QRESYNC must be enabled first"));
         }
         if params.condstore {
-            st.enabled.condstore = true;
+            // Nothing is selected now: SELECT announces HIGHESTMODSEQ itself.
+            self.enable_condstore(st, None).await?;
         }
         let seen_modseq = *st.changes.borrow_and_update();
         // Pinned before the view is read: no file of a message in it is erased until

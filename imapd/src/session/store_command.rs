@@ -19,7 +19,7 @@ impl Session {
         cmd: StoreCommand,
     ) -> Result<Reply, End> {
         if cmd.unchanged_since.is_some() {
-            st.enabled.condstore = true;
+            self.enable_condstore(st, Some(sel)).await?;
         }
         let enabled = st.enabled;
         let account = st.account.clone();

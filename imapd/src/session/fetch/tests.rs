@@ -492,11 +492,12 @@ fn binary_decodes_transfer_encodings() {
     // BINARY[] is the whole message.
     assert_eq!(binary_data(MIXED, &[]).as_deref(), Some(MIXED));
     assert_eq!(binary_size(MIXED, &[]), MIXED.len() as u64);
-    // Partial applies to the decoded data; no origin in the response (RFC 9051 ABNF).
+    // Partial applies to the decoded data; the response names the origin (RFC 9051
+    // §7.5.2, RFC 3516 §4.2).
     match fetch_one(MIXED, binary(&[2], Some((4, 10)))) {
         FetchData::Binary { data, origin, .. } => {
             assert_eq!(data.as_deref(), Some(b"\x00\xff".as_slice()));
-            assert_eq!(origin, None);
+            assert_eq!(origin, Some(4));
         }
         other => panic!("{other:?}"),
     }
