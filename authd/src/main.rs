@@ -6,6 +6,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
+use postern_authd::names::LocalpartCase;
 use postern_authd::server::{self, Listeners};
 use postern_authd::store::Store;
 use postern_config::Config;
@@ -84,7 +85,8 @@ async fn run(
     let dir = config.authd_dir();
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let store = tokio::task::spawn_blocking(move || Store::open(&dir)).await??;
+    let case = LocalpartCase::from_setting(config.authd.localpart_case_sensitive);
+    let store = tokio::task::spawn_blocking(move || Store::open(&dir, case)).await??;
     let (shared, database_thread) = server::prepare(config, store).await?;
     // Ready once serving; the future ends on SIGTERM or SIGINT.
     let shutdown = async {

@@ -339,6 +339,11 @@ pub struct AuthdConfig {
     pub argon2_memory_kib: u32,
     /// argon2id passes.
     pub argon2_iterations: u32,
+    /// Whether `Bob@example.org` and `bob@example.org` are different addresses. By
+    /// default (false) localparts compare case-insensitively in logins, delivery and
+    /// sender checks, and an address differing from an existing one only by case is
+    /// refused.
+    pub localpart_case_sensitive: bool,
 }
 
 impl Default for AuthdConfig {
@@ -353,6 +358,7 @@ impl Default for AuthdConfig {
             mail_store: true,
             argon2_memory_kib: 19456,
             argon2_iterations: 2,
+            localpart_case_sensitive: false,
         }
     }
 }

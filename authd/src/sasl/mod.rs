@@ -14,7 +14,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
-use crate::names::{canonical_address, normalize_login_name};
+use crate::names::{LocalpartCase, login_key, normalize_login_name};
 use crate::password::{
     PasswordVerifiers, SCRAM_ITERATIONS, SCRAM_SALT_LEN, ScramHash, ScramVerifier,
     prepare_password, random_bytes,
@@ -35,8 +35,11 @@ pub struct LoginAccount<'a> {
 
 /// Where the mechanisms look up accounts and keys.
 pub trait Credentials {
-    /// The account owning a canonical address.
-    fn account_by_address(&self, address: &str) -> Option<LoginAccount<'_>>;
+    /// The address a client-given one names (compared as [`Credentials::localpart_case`]
+    /// says), as registered, and the account owning it.
+    fn account_by_address(&self, address: &str) -> Option<(&str, LoginAccount<'_>)>;
+    /// How localparts compare.
+    fn localpart_case(&self) -> LocalpartCase;
     /// The account and login address of a registered TLS public key.
     fn tls_key(&self, fingerprint: &KeyFingerprint) -> Option<(LoginAccount<'_>, &str)>;
     /// Whether password guesses against `target` are refused now (the limiter's view
@@ -190,14 +193,14 @@ fn target_of(login_address: String, account: &LoginAccount<'_>) -> Target {
     }
 }
 
-/// Resolves a client-given login name (an address) to the account it belongs to.
+/// Resolves a client-given login name (an address) to the address as registered and the
+/// account it belongs to.
 fn resolve<'c>(
     credentials: &'c dyn Credentials,
     login_name: &str,
 ) -> Option<(String, LoginAccount<'c>)> {
-    let address = canonical_address(login_name).ok()?;
-    let account = credentials.account_by_address(&address)?;
-    Some((address, account))
+    let (address, account) = credentials.account_by_address(login_name)?;
+    Some((address.to_string(), account))
 }
 
 /// The outcome once credentials proved right: login may still be disabled.
@@ -481,8 +484,8 @@ impl SaslExchange {
             return Progress::Done(Outcome::malformed("", "PLAIN fields are not UTF-8"));
         };
         let authcid = normalize_login_name(authcid);
-        let authzid = normalize_login_name(authzid);
-        if !authzid.is_empty() && authzid != authcid {
+        let case = credentials.localpart_case();
+        if !authzid.is_empty() && login_key(authzid, case) != login_key(&authcid, case) {
             return Progress::Done(Outcome::failure(
                 &authcid,
                 None,
@@ -627,8 +630,9 @@ impl SaslExchange {
             }
             _ => {}
         }
+        let case = credentials.localpart_case();
         if let Some(authzid) = &first.authzid
-            && normalize_login_name(authzid) != login_name
+            && login_key(authzid, case) != login_key(&login_name, case)
         {
             return Progress::Done(Outcome::failure(
                 &login_name,
@@ -642,7 +646,12 @@ impl SaslExchange {
             .as_ref()
             .and_then(|(_, account)| account.verifiers)
             .map(|v| v.scram(hash).clone())
-            .unwrap_or_else(|| self.fake_scram_verifier(hash, &login_name));
+            // Keyed like logins compare, so that no spelling of an unknown name gets
+            // another salt than a known account's spellings would.
+            .unwrap_or_else(|| {
+                let key = login_key(&login_name, credentials.localpart_case());
+                self.fake_scram_verifier(hash, &key)
+            });
         let target = found.map(|(address, account)| target_of(address, &account));
         if guessing_limited(credentials, &login_name, target.as_ref()) {
             return Progress::Done(rate_limited(&login_name, target.as_ref()));

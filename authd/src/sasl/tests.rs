@@ -14,17 +14,31 @@ struct Table {
     accounts: HashMap<String, (String, Option<String>, Option<PasswordVerifiers>)>,
     addresses: HashMap<String, String>,
     keys: HashMap<KeyFingerprint, (String, String)>,
+    case: LocalpartCase,
 }
 
 impl Credentials for Table {
-    fn account_by_address(&self, address: &str) -> Option<LoginAccount<'_>> {
-        let account = self.addresses.get(address)?;
+    fn account_by_address(&self, address: &str) -> Option<(&str, LoginAccount<'_>)> {
+        let key = crate::names::address_key(address, self.case).ok()?;
+        let (registered, account) = self.addresses.iter().find(|(registered, _)| {
+            crate::names::address_key(registered, self.case)
+                .ok()
+                .as_ref()
+                == Some(&key)
+        })?;
         let (name, disabled, verifiers) = self.accounts.get(account)?;
-        Some(LoginAccount {
-            account: name,
-            disabled: disabled.as_deref(),
-            verifiers: verifiers.as_ref(),
-        })
+        Some((
+            registered,
+            LoginAccount {
+                account: name,
+                disabled: disabled.as_deref(),
+                verifiers: verifiers.as_ref(),
+            },
+        ))
+    }
+
+    fn localpart_case(&self) -> LocalpartCase {
+        self.case
     }
 
     fn tls_key(&self, fingerprint: &KeyFingerprint) -> Option<(LoginAccount<'_>, &str)> {
@@ -53,6 +67,7 @@ fn table() -> Table {
         accounts: HashMap::new(),
         addresses: HashMap::new(),
         keys: HashMap::new(),
+        case: LocalpartCase::Insensitive,
     };
     t.accounts
         .insert("mjl".into(), ("mjl".into(), None, Some(verifiers.clone())));
@@ -609,4 +624,77 @@ fn oversized_and_late_messages_fail() {
         failure(&done(ex.step(b"x", &creds))).0,
         AuthFailure::Malformed { .. }
     ));
+}
+
+#[test]
+fn localparts_compare_without_case_in_every_mechanism() {
+    let expected = Ok(Authenticated {
+        account: "mjl".into(),
+        login_address: "m\u{f3}x@example.org".into(),
+    });
+    // The verdict names the address as registered, whatever the client's spelling.
+    let outcome = plain(format!("\0M\u{d3}X@Example.org\0{PASSWORD1}").as_bytes());
+    assert_eq!(outcome.result, expected);
+    assert_eq!(outcome.login_name, "M\u{d3}X@Example.org");
+    let outcome =
+        plain(format!("mo\u{301}x@example.org\0MO\u{301}X@example.org\0{PASSWORD1}").as_bytes());
+    assert_eq!(outcome.result, expected);
+    assert_eq!(cram_md5("M\u{d3}X@example.org", PASSWORD1).result, expected);
+    for mechanism in [Mechanism::ScramSha1, Mechanism::ScramSha256] {
+        let client = ScramClient {
+            username: "M\u{d3}X@EXAMPLE.ORG",
+            ..ScramClient::new(mechanism)
+        };
+        assert_eq!(client.run(None).1.result, expected, "{mechanism}");
+    }
+    // EXTERNAL: another spelling of the key's login address is that address.
+    let outcome = external(Some(KEY), true, "M\u{d3}X@example.org".as_bytes());
+    assert_eq!(outcome.result, expected);
+}
+
+#[test]
+fn unknown_names_get_one_fake_salt_for_every_spelling() {
+    let salt = |username: &str| {
+        let (first, outcome) = ScramClient {
+            username,
+            password: "wrong password",
+            ..ScramClient::new(Mechanism::ScramSha256)
+        }
+        .run(None);
+        assert!(outcome.result.is_err());
+        first.split_once(",s=").unwrap().1.to_string()
+    };
+    // Like a known account's spellings, which all get its one real salt.
+    assert_eq!(salt("nobody@example.org"), salt("NoBody@example.org"));
+    assert_eq!(
+        salt("nob\u{f3}dy@example.org"),
+        salt("NOBO\u{301}DY@Example.org")
+    );
+    assert_ne!(salt("nobody@example.org"), salt("somebody@example.org"));
+}
+
+#[test]
+fn case_sensitive_localparts_need_the_registered_spelling() {
+    let mut creds = table();
+    creds.case = LocalpartCase::Sensitive;
+    let (mut ex, progress) = SaslExchange::start(
+        Mechanism::Plain,
+        &connection(None, None),
+        Some(format!("\0M\u{f3}x@example.org\0{PASSWORD1}").as_bytes()),
+        &creds,
+        &context(),
+    );
+    let outcome = done(finish(&mut ex, progress));
+    assert_eq!(
+        failure(&outcome),
+        (AuthFailure::BadCredentials, LoginResult::UnknownUser)
+    );
+    let (mut ex, progress) = SaslExchange::start(
+        Mechanism::Plain,
+        &connection(None, None),
+        Some(format!("\0m\u{f3}x@Example.org\0{PASSWORD1}").as_bytes()),
+        &creds,
+        &context(),
+    );
+    assert!(done(finish(&mut ex, progress)).result.is_ok());
 }

@@ -20,7 +20,6 @@ use tokio_util::codec::Framed;
 
 use super::web::Web;
 use super::{Shared, unix_now};
-use crate::names::canonical_address;
 use crate::ratelimit::LoginTarget;
 use crate::sasl::{Credentials as _, Outcome, Progress, SaslExchange};
 
@@ -200,10 +199,10 @@ impl Session {
                 if !self.may(Protocol::Imap) && !self.may(Protocol::Submission) {
                     return not_permitted("only the mail daemons may resolve addresses");
                 }
-                let owner = canonical_address(&address).ok().and_then(|address| {
-                    let snapshot = self.shared.snapshot();
-                    let account = snapshot.addresses.get(&address)?.clone();
-                    Some(AddressOwner { account, address })
+                let snapshot = self.shared.snapshot();
+                let owner = snapshot.address(&address).map(|registered| AddressOwner {
+                    account: registered.account.clone(),
+                    address: registered.address.clone(),
                 });
                 AuthResponse::Address(owner)
             }

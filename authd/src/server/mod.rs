@@ -20,6 +20,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
+use crate::names::LocalpartCase;
 use crate::password::Argon2Cost;
 use crate::ratelimit::{FailureLimiter, LoginTarget};
 use crate::sasl::{Credentials, LoginAccount, ServerContext};
@@ -68,21 +69,24 @@ pub fn unix_now() -> i64 {
 }
 
 impl Credentials for CredentialSnapshot {
-    fn account_by_address(&self, address: &str) -> Option<LoginAccount<'_>> {
-        let account = self.addresses.get(address)?;
-        let credentials = self.accounts.get(account)?;
-        Some(LoginAccount {
-            account: &credentials.name,
-            disabled: credentials.disabled.as_deref(),
-            verifiers: credentials.verifiers.as_ref(),
-        })
+    fn account_by_address(&self, address: &str) -> Option<(&str, LoginAccount<'_>)> {
+        let registered = self.address(address)?;
+        let credentials = self.accounts.get(&registered.account)?;
+        Some((
+            &registered.address,
+            LoginAccount {
+                account: &credentials.name,
+                disabled: credentials.disabled.as_deref(),
+                verifiers: credentials.verifiers.as_ref(),
+            },
+        ))
     }
 
     fn tls_key(&self, fingerprint: &KeyFingerprint) -> Option<(LoginAccount<'_>, &str)> {
         let key = self.tls_keys.get(fingerprint)?;
         let credentials = self.accounts.get(&key.account)?;
         // The key's login address must still belong to the key's account.
-        if self.addresses.get(&key.login_address) != Some(&key.account) {
+        if self.address(&key.login_address).map(|a| &a.account) != Some(&key.account) {
             return None;
         }
         Some((
@@ -93,6 +97,10 @@ impl Credentials for CredentialSnapshot {
             },
             &key.login_address,
         ))
+    }
+
+    fn localpart_case(&self) -> LocalpartCase {
+        self.localpart_case
     }
 }
 
@@ -106,8 +114,12 @@ struct AttemptCredentials<'a> {
 }
 
 impl Credentials for AttemptCredentials<'_> {
-    fn account_by_address(&self, address: &str) -> Option<LoginAccount<'_>> {
+    fn account_by_address(&self, address: &str) -> Option<(&str, LoginAccount<'_>)> {
         self.snapshot.account_by_address(address)
+    }
+
+    fn localpart_case(&self) -> LocalpartCase {
+        self.snapshot.localpart_case
     }
 
     fn tls_key(&self, fingerprint: &KeyFingerprint) -> Option<(LoginAccount<'_>, &str)> {

@@ -23,7 +23,7 @@ use subtle::ConstantTimeEq as _;
 
 use super::database::DatabaseError;
 use super::{Shared, new_token, token_hash, unix_now};
-use crate::names::{canonical_address, normalize_login_name};
+use crate::names::normalize_login_name;
 use crate::password::{PasswordVerifiers, prepare_new_password, prepare_password};
 use crate::ratelimit::LoginTarget;
 use crate::sasl::Credentials as _;
@@ -256,15 +256,16 @@ impl Web<'_> {
         }
         let login_name = normalize_login_name(&username);
         let snapshot = self.shared.snapshot();
-        let target = canonical_address(&login_name).ok().and_then(|address| {
-            let account = snapshot.account_by_address(&address)?;
-            Some((
-                address,
-                account.account.to_string(),
-                account.disabled.map(str::to_string),
-                account.verifiers.map(|v| v.argon2id.clone()),
-            ))
-        });
+        let target = snapshot
+            .account_by_address(&login_name)
+            .map(|(address, account)| {
+                (
+                    address.to_string(),
+                    account.account.to_string(),
+                    account.disabled.map(str::to_string),
+                    account.verifiers.map(|v| v.argon2id.clone()),
+                )
+            });
         drop(snapshot);
         let guess_target = LoginTarget::of(target.as_ref().map(|t| t.1.as_str()), &login_name);
         if self
@@ -446,9 +447,9 @@ impl Web<'_> {
                 let snapshot = self.shared.snapshot();
                 let mut addresses: Vec<String> = snapshot
                     .addresses
-                    .iter()
-                    .filter(|(_, owner)| **owner == account)
-                    .map(|(address, _)| address.clone())
+                    .values()
+                    .filter(|registered| registered.account == account)
+                    .map(|registered| registered.address.clone())
                     .collect();
                 addresses.sort();
                 AccountResponse::Overview(AccountOverview {

@@ -4,13 +4,16 @@
 use std::collections::HashMap;
 
 use postern_ipc::AccountSummary;
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use super::{
-    AccountCredentials, CredentialSnapshot, DEFAULT_DISABLED_MESSAGE, Store, StoreError, refused,
-    tls_keys,
+    AccountCredentials, CredentialSnapshot, DEFAULT_DISABLED_MESSAGE, RegisteredAddress, Store,
+    StoreError, refused, tls_keys,
 };
-use crate::names::{canonical_account_name, canonical_address, normalize_login_name};
+use crate::names::{
+    LocalpartCase, address_key, canonical_account_name, canonical_address, folded_address,
+    normalize_login_name,
+};
 use crate::password::{CramMd5Verifier, PasswordVerifiers, ScramVerifier};
 
 /// Longest message accepted for a disabled account, in characters.
@@ -39,21 +42,102 @@ pub(super) fn require_account(tx: &Transaction<'_>, account: &str) -> Result<(),
     }
 }
 
-fn address_owner(tx: &Transaction<'_>, address: &str) -> Result<Option<String>, StoreError> {
-    Ok(tx
-        .query_row(
-            "SELECT account FROM addresses WHERE address = ?1",
-            [address],
-            |row| row.get(0),
-        )
+/// The registered address that `address` (canonical) names under `case`, if any.
+pub(super) fn registered_address(
+    conn: &Connection,
+    address: &str,
+    case: LocalpartCase,
+) -> Result<Option<RegisteredAddress>, StoreError> {
+    let key = address_key(address, case)?;
+    let sql = match case {
+        LocalpartCase::Insensitive => "SELECT address, account FROM addresses WHERE folded = ?1",
+        LocalpartCase::Sensitive => "SELECT address, account FROM addresses WHERE address = ?1",
+    };
+    Ok(conn
+        .query_row(sql, [&key], |row| {
+            Ok(RegisteredAddress {
+                address: row.get(0)?,
+                account: row.get(1)?,
+            })
+        })
         .optional()?)
 }
 
-fn refuse_address_in_use(tx: &Transaction<'_>, address: &str) -> Result<(), StoreError> {
-    match address_owner(tx, address)? {
-        Some(owner) => Err(refused(format!(
-            "address {address:?} is already in use by account {owner:?}"
+fn refuse_address_in_use(
+    tx: &Transaction<'_>,
+    address: &str,
+    case: LocalpartCase,
+) -> Result<(), StoreError> {
+    match registered_address(tx, address, case)? {
+        Some(existing) if existing.address == address => Err(refused(format!(
+            "address {address:?} is already in use by account {:?}",
+            existing.account
         ))),
+        Some(existing) => Err(refused(format!(
+            "address {address:?} differs only by case from address {:?} of account {:?} \
+             (localparts are case-insensitive; see localpart_case_sensitive in [authd])",
+            existing.address, existing.account
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn insert_address(tx: &Transaction<'_>, address: &str, account: &str) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO addresses (address, account, folded) VALUES (?1, ?2, ?3)",
+        params![address, account, folded_address(address)?],
+    )?;
+    Ok(())
+}
+
+/// Brings every address's folded form up to date (rows from before schema version 3 have
+/// none), in one transaction.
+pub(super) fn update_folded_addresses(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let rows: Vec<(String, Option<String>)> = {
+        let mut stmt = tx.prepare("SELECT address, folded FROM addresses")?;
+        stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    let mut updated = 0usize;
+    for (address, stored) in rows {
+        let folded = folded_address(&address)
+            .map_err(|e| StoreError::Corrupt(format!("registered address: {e}")))?;
+        if stored.as_deref() != Some(folded.as_str()) {
+            tx.execute(
+                "UPDATE addresses SET folded = ?2 WHERE address = ?1",
+                params![address, folded],
+            )?;
+            updated += 1;
+        }
+    }
+    tx.commit()?;
+    if updated > 0 {
+        tracing::info!(updated, "stored the case-folded form of addresses");
+    }
+    Ok(())
+}
+
+/// Refuses when two addresses have one folded form (they differ only by case).
+pub(super) fn refuse_case_collisions(conn: &Connection) -> Result<(), StoreError> {
+    let collision = conn
+        .query_row(
+            "SELECT a.address, a.account, b.address, b.account FROM addresses a \
+             JOIN addresses b ON b.folded = a.folded AND b.address > a.address \
+             ORDER BY a.address, b.address LIMIT 1",
+            [],
+            |row| {
+                Ok(StoreError::CaseCollision {
+                    first: row.get(0)?,
+                    first_account: row.get(1)?,
+                    second: row.get(2)?,
+                    second_account: row.get(3)?,
+                })
+            },
+        )
+        .optional()?;
+    match collision {
+        Some(collision) => Err(collision),
         None => Ok(()),
     }
 }
@@ -176,7 +260,10 @@ impl Store {
     /// Everything needed to authenticate, read in one transaction.
     pub fn snapshot(&self) -> Result<CredentialSnapshot, StoreError> {
         let tx = self.conn.unchecked_transaction()?;
-        let mut snapshot = CredentialSnapshot::default();
+        let mut snapshot = CredentialSnapshot {
+            localpart_case: self.case,
+            ..CredentialSnapshot::default()
+        };
         {
             let mut stmt = tx.prepare(&format!(
                 "SELECT a.name, a.disabled, {VERIFIER_COLUMNS} FROM accounts a \
@@ -204,7 +291,16 @@ impl Store {
             let mut stmt = tx.prepare("SELECT address, account FROM addresses")?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
-                snapshot.addresses.insert(row.get(0)?, row.get(1)?);
+                let address: String = row.get(0)?;
+                let key = address_key(&address, self.case)
+                    .map_err(|e| StoreError::Corrupt(format!("registered address: {e}")))?;
+                snapshot.addresses.insert(
+                    key,
+                    RegisteredAddress {
+                        address,
+                        account: row.get(1)?,
+                    },
+                );
             }
         }
         for key in tls_keys::all_records(&tx, None)? {
@@ -225,6 +321,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let account = canonical_account_name(account)?;
         let address = canonical_address(address)?;
+        let case = self.case;
         let tx = self.write_tx()?;
         let pending = tx
             .query_row(
@@ -242,15 +339,12 @@ impl Store {
         if account_exists(&tx, &account)? {
             return Err(refused(format!("account {account:?} already exists")));
         }
-        refuse_address_in_use(&tx, &address)?;
+        refuse_address_in_use(&tx, &address, case)?;
         tx.execute(
             "INSERT INTO accounts (name, created, disabled) VALUES (?1, ?2, NULL)",
             params![account, now],
         )?;
-        tx.execute(
-            "INSERT INTO addresses (address, account) VALUES (?1, ?2)",
-            params![address, account],
-        )?;
+        insert_address(&tx, &address, &account)?;
         tx.commit()?;
         Ok(())
     }
@@ -416,27 +510,29 @@ impl Store {
         Ok(())
     }
 
-    /// Adds an address (canonicalised) to an existing account.
+    /// Adds an address (canonicalised) to an existing account. Refused when it is in
+    /// use, or, with case-insensitive localparts, when an address differing only by case
+    /// is.
     pub fn address_add(&mut self, address: &str, account: &str) -> Result<(), StoreError> {
         let address = canonical_address(address)?;
         let account = canonical_account_name(account)?;
+        let case = self.case;
         let tx = self.write_tx()?;
         require_account(&tx, &account)?;
-        refuse_address_in_use(&tx, &address)?;
-        tx.execute(
-            "INSERT INTO addresses (address, account) VALUES (?1, ?2)",
-            params![address, account],
-        )?;
+        refuse_address_in_use(&tx, &address, case)?;
+        insert_address(&tx, &address, &account)?;
         tx.commit()?;
         Ok(())
     }
 
-    /// Removes an address. Refused for an unknown address, for the last address of its
-    /// account, and for the login address of a TLS key.
+    /// Removes an address (as localparts compare). Refused for an unknown address, for
+    /// the last address of its account, and for the login address of a TLS key.
     pub fn address_remove(&mut self, address: &str) -> Result<(), StoreError> {
         let address = canonical_address(address)?;
+        let case = self.case;
         let tx = self.write_tx()?;
-        let Some(account) = address_owner(&tx, &address)? else {
+        let Some(RegisteredAddress { address, account }) = registered_address(&tx, &address, case)?
+        else {
             return Err(refused(format!("unknown address {address:?}")));
         };
         let count: i64 = tx.query_row(

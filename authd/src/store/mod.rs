@@ -27,7 +27,7 @@ use postern_ipc::{KeyFingerprint, TlsPublicKeyInfo};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use zeroize::Zeroize;
 
-use crate::names::NameError;
+use crate::names::{LocalpartCase, NameError};
 use crate::password::PasswordVerifiers;
 
 /// The database file's name inside the store directory.
@@ -78,6 +78,24 @@ pub enum StoreError {
     /// The operating system's random number generator failed.
     #[error("cannot get random bytes for the server secret: {0}")]
     Random(#[from] getrandom::Error),
+    /// Two registered addresses differ only by the case of their localparts, while
+    /// localparts are case-insensitive: they would be one address.
+    #[error(
+        "addresses {first:?} (account {first_account:?}) and {second:?} (account \
+         {second_account:?}) differ only by case, but localparts are case-insensitive; \
+         start authd once with `localpart_case_sensitive = true` in [authd], remove one of \
+         them (`postern address rm`, or its account), then remove the setting again"
+    )]
+    CaseCollision {
+        /// One of the addresses, as registered.
+        first: String,
+        /// Its account.
+        first_account: String,
+        /// The other address, as registered.
+        second: String,
+        /// Its account.
+        second_account: String,
+    },
 }
 
 fn refused(message: impl Into<String>) -> StoreError {
@@ -89,6 +107,7 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     secret: [u8; 32],
+    case: LocalpartCase,
 }
 
 impl fmt::Debug for Store {
@@ -111,10 +130,30 @@ impl Drop for Store {
 pub struct CredentialSnapshot {
     /// Account name -> its credentials.
     pub accounts: HashMap<String, AccountCredentials>,
-    /// Canonical address -> account name.
-    pub addresses: HashMap<String, String>,
+    /// Address key ([`crate::names::address_key`]) -> the address as registered.
+    pub addresses: HashMap<String, RegisteredAddress>,
     /// Registered TLS client keys by fingerprint.
     pub tls_keys: HashMap<KeyFingerprint, TlsKeyRecord>,
+    /// How localparts compare; the keys of `addresses` are made with it.
+    pub localpart_case: LocalpartCase,
+}
+
+impl CredentialSnapshot {
+    /// The registered address that `address` (as a client or admin typed it) names.
+    pub fn address(&self, address: &str) -> Option<&RegisteredAddress> {
+        let key = crate::names::address_key(address, self.localpart_case).ok()?;
+        self.addresses.get(&key)
+    }
+}
+
+/// An address with the spelling it was registered with (shown and put in headers) and
+/// the account that owns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegisteredAddress {
+    /// The canonical address as registered.
+    pub address: String,
+    /// The owning account.
+    pub account: String,
 }
 
 /// One account's login credentials. `Debug` does not print the verifiers.
@@ -198,8 +237,10 @@ impl Store {
     /// (SQLite gives its `-wal` and `-shm` files the database file's mode). The database
     /// runs in WAL mode with `synchronous=FULL` and foreign keys on; the schema is
     /// migrated to the current version, and a random 32-byte server secret is created
-    /// on first open.
-    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+    /// on first open. Every address's folded form is brought up to date; with
+    /// case-insensitive localparts, two addresses that differ only by case refuse the
+    /// open ([`StoreError::CaseCollision`]).
+    pub fn open(dir: &Path, case: LocalpartCase) -> Result<Store, StoreError> {
         prepare_dir(dir)?;
         let path = dir.join(DB_FILE_NAME);
         prepare_db_file(&path)?;
@@ -229,9 +270,23 @@ impl Store {
         conn.pragma_update(None, "secure_delete", "ON")?;
         conn.pragma_update(None, "trusted_schema", "OFF")?;
         schema::migrations().to_latest(&mut conn)?;
+        accounts::update_folded_addresses(&mut conn)?;
+        if case == LocalpartCase::Insensitive {
+            accounts::refuse_case_collisions(&conn)?;
+        }
 
         let secret = load_or_create_secret(&mut conn)?;
-        Ok(Store { conn, path, secret })
+        Ok(Store {
+            conn,
+            path,
+            secret,
+            case,
+        })
+    }
+
+    /// How this store compares localparts.
+    pub fn localpart_case(&self) -> LocalpartCase {
+        self.case
     }
 
     /// The database file's path.

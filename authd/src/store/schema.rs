@@ -141,7 +141,16 @@ CREATE INDEX mail_tickets_expires ON mail_tickets (expires);
 CREATE INDEX mail_tickets_account ON mail_tickets (account);
 "#;
 
-const MIGRATIONS: &[M<'static>] = &[M::up(V1), M::up(V2)];
+/// Schema version 3: each address with its case-folded form (see
+/// [`crate::names::folded_address`]), under which addresses compare when localparts are
+/// case-insensitive. Unicode lowercasing is not SQLite's, so the store fills the column
+/// in when it opens (rows of older versions have NULL until then).
+const V3: &str = r#"
+ALTER TABLE addresses ADD COLUMN folded TEXT;
+CREATE INDEX addresses_folded ON addresses (folded);
+"#;
+
+const MIGRATIONS: &[M<'static>] = &[M::up(V1), M::up(V2), M::up(V3)];
 
 /// The migrations from an empty database to the current schema.
 pub(super) fn migrations() -> Migrations<'static> {

@@ -6,6 +6,7 @@ use std::path::Path;
 use postern_ipc::{LoginAttempt, LoginResult};
 
 use super::*;
+use crate::names::LocalpartCase;
 use crate::password::{CramMd5Verifier, PasswordVerifiers, ScramVerifier};
 
 const T0: i64 = 1_700_000_000;
@@ -16,7 +17,7 @@ fn mode(path: &Path) -> u32 {
 
 fn open_temp() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("auth")).unwrap();
+    let store = Store::open(&dir.path().join("auth"), LocalpartCase::Insensitive).unwrap();
     (dir, store)
 }
 
@@ -151,7 +152,7 @@ fn existing_loose_modes_are_fixed() {
         std::fs::write(&path, b"").unwrap();
         std::fs::set_permissions(&path, Permissions::from_mode(0o644)).unwrap();
     }
-    let mut store = Store::open(&store_dir).unwrap();
+    let mut store = Store::open(&store_dir, LocalpartCase::Insensitive).unwrap();
     store.account_add("mjl", "mjl@example.org", T0).unwrap();
     assert_store_modes(&store_dir);
 }
@@ -161,9 +162,13 @@ fn open_refuses_a_file_as_directory() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("auth");
     std::fs::write(&path, b"x").unwrap();
-    assert!(matches!(Store::open(&path), Err(StoreError::Io { .. })));
+    assert!(matches!(
+        Store::open(&path, LocalpartCase::Insensitive),
+        Err(StoreError::Io { .. })
+    ));
     // The parent must exist: open does not create whole trees.
-    let err = Store::open(&dir.path().join("missing/auth")).unwrap_err();
+    let err =
+        Store::open(&dir.path().join("missing/auth"), LocalpartCase::Insensitive).unwrap_err();
     assert!(err.to_string().contains("missing/auth"), "{err}");
 }
 
@@ -179,7 +184,7 @@ fn umask_zero_child() {
     // Proves to the parent that the umask really was 0.
     std::fs::write(dir.join("marker"), b"").unwrap();
     let store_dir = dir.join("auth");
-    let mut store = Store::open(&store_dir).unwrap();
+    let mut store = Store::open(&store_dir, LocalpartCase::Insensitive).unwrap();
     store.account_add("mjl", "mjl@example.org", T0).unwrap();
     assert!(store_dir.join("auth.db-wal").exists());
     assert!(store_dir.join("auth.db-shm").exists());
@@ -222,13 +227,13 @@ fn reopen_keeps_data_and_secret() {
     let dir = tempfile::tempdir().unwrap();
     let store_dir = dir.path().join("auth");
     let secret = {
-        let mut store = Store::open(&store_dir).unwrap();
+        let mut store = Store::open(&store_dir, LocalpartCase::Insensitive).unwrap();
         store.account_add("mjl", "mjl@example.org", T0).unwrap();
         store.set_password("mjl", &verifiers(1)).unwrap();
         store.server_secret()
     };
     assert_ne!(secret, [0u8; 32]);
-    let store = Store::open(&store_dir).unwrap();
+    let store = Store::open(&store_dir, LocalpartCase::Insensitive).unwrap();
     assert_eq!(store.server_secret(), secret);
     let list = store.account_list().unwrap();
     assert_eq!(list.len(), 1);
@@ -265,12 +270,13 @@ fn account_add_list_remove() {
         refusal(store.account_add("mjl", "other@example.org", T0)),
         "account \"mjl\" already exists"
     );
-    // The domain is compared case-insensitively, the localpart exactly.
+    // The domain is compared case-insensitively, and by default the localpart too.
     assert_eq!(
         refusal(store.account_add("new", "a@EXAMPLE.org", T0)),
         "address \"a@example.org\" is already in use by account \"mjl\""
     );
-    store.account_add("new", "A@example.org", T0).unwrap();
+    assert!(refusal(store.account_add("new", "A@example.org", T0)).contains("only by case"));
+    store.account_add("new", "new@example.org", T0).unwrap();
     assert_eq!(
         refusal(store.address_add("zed@example.org", "new")),
         "address \"zed@example.org\" is already in use by account \"zed\""
@@ -332,12 +338,19 @@ fn names_are_canonical() {
         .unwrap();
     let snapshot = store.snapshot().unwrap();
     assert!(snapshot.accounts.contains_key("M\u{f3}x"));
+    // Keyed by the folded form; the registered spelling kept.
+    assert_eq!(
+        snapshot.addresses.get("m\u{f3}x@example.org"),
+        Some(&RegisteredAddress {
+            address: "M\u{f3}x@example.org".into(),
+            account: "M\u{f3}x".into(),
+        })
+    );
     assert_eq!(
         snapshot
-            .addresses
-            .get("M\u{f3}x@example.org")
-            .map(String::as_str),
-        Some("M\u{f3}x")
+            .address("MO\u{301}X@example.org")
+            .map(|a| a.address.as_str()),
+        Some("M\u{f3}x@example.org")
     );
     assert_eq!(snapshot.addresses.len(), 1);
     // Every spelling of the same address is the same address.
@@ -345,16 +358,108 @@ fn names_are_canonical() {
         refusal(store.address_add("M\u{f3}x@EXAMPLE.org", "M\u{f3}x")),
         "address \"M\u{f3}x@example.org\" is already in use by account \"M\u{f3}x\""
     );
-    // ... but the localpart keeps its case.
+    // An address differing only by case is refused, naming the one registered.
+    assert_eq!(
+        refusal(store.address_add("m\u{f3}x@example.org", "Mo\u{301}x")),
+        "address \"m\u{f3}x@example.org\" differs only by case from address \
+         \"M\u{f3}x@example.org\" of account \"M\u{f3}x\" (localparts are \
+         case-insensitive; see localpart_case_sensitive in [authd])"
+    );
+    assert!(refusal(store.account_add("other", "MÓX@example.org", T0)).contains("by case"));
     store
-        .address_add("m\u{f3}x@example.org", "Mo\u{301}x")
+        .address_add("alias@example.org", "Mo\u{301}x")
         .unwrap();
-    store.address_remove("Mo\u{301}x@EXAMPLE.org").unwrap();
+    // Removing by another spelling removes the registered one.
+    store.address_remove("ALIAS@EXAMPLE.org").unwrap();
     let list = store.account_list().unwrap();
-    assert_eq!(list[0].addresses, ["m\u{f3}x@example.org"]);
+    assert_eq!(list[0].addresses, ["M\u{f3}x@example.org"]);
     store.set_password("Mo\u{301}x", &verifiers(1)).unwrap();
     store.account_remove("Mo\u{301}x", false).unwrap();
     assert!(store.account_list().unwrap().is_empty());
+}
+
+#[test]
+fn case_sensitive_localparts_are_different_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("auth"), LocalpartCase::Sensitive).unwrap();
+    store.account_add("bob", "Bob@example.org", T0).unwrap();
+    store.account_add("robert", "bob@example.org", T0).unwrap();
+    let snapshot = store.snapshot().unwrap();
+    assert_eq!(snapshot.address("Bob@example.org").unwrap().account, "bob");
+    assert_eq!(
+        snapshot.address("bob@example.org").unwrap().account,
+        "robert"
+    );
+    assert!(snapshot.address("BOB@example.org").is_none());
+    assert_eq!(
+        refusal(store.address_remove("BOB@example.org")),
+        "unknown address \"BOB@example.org\""
+    );
+    drop(store);
+    // Case-insensitive again: the pair must go first.
+    let err = Store::open(&dir.path().join("auth"), LocalpartCase::Insensitive).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, StoreError::CaseCollision { .. }), "{err:?}");
+    assert!(
+        message.contains("\"Bob@example.org\" (account \"bob\")")
+            && message.contains("\"bob@example.org\" (account \"robert\")")
+            && message.contains("localpart_case_sensitive = true"),
+        "{message}"
+    );
+    let mut store = Store::open(&dir.path().join("auth"), LocalpartCase::Sensitive).unwrap();
+    store.account_remove("robert", false).unwrap();
+    drop(store);
+    let store = Store::open(&dir.path().join("auth"), LocalpartCase::Insensitive).unwrap();
+    let snapshot = store.snapshot().unwrap();
+    assert_eq!(
+        snapshot.address("BOB@example.org").unwrap().address,
+        "Bob@example.org"
+    );
+}
+
+#[test]
+fn schema_2_addresses_get_their_folded_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth");
+    std::fs::create_dir(&path).unwrap();
+    {
+        let mut conn = Connection::open(path.join(DB_FILE_NAME)).unwrap();
+        schema::migrations().to_version(&mut conn, 2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO accounts (name, created) VALUES ('mjl', 1), ('other', 1);
+             INSERT INTO addresses (address, account) VALUES ('Mjl@example.org', 'mjl'),
+                 ('\u{d3}scar@example.org', 'other');",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path, LocalpartCase::Insensitive).unwrap();
+    let folded: Vec<(String, String)> = store
+        .conn
+        .prepare("SELECT address, folded FROM addresses ORDER BY address")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(
+        folded,
+        [
+            ("Mjl@example.org".into(), "mjl@example.org".into()),
+            (
+                "\u{d3}scar@example.org".into(),
+                "\u{f3}scar@example.org".into()
+            ),
+        ]
+    );
+    let snapshot = store.snapshot().unwrap();
+    assert_eq!(
+        snapshot.address("mjl@EXAMPLE.org").unwrap().address,
+        "Mjl@example.org"
+    );
+    assert_eq!(
+        snapshot.address("\u{f3}SCAR@example.org").unwrap().account,
+        "other"
+    );
 }
 
 #[test]
@@ -520,7 +625,13 @@ fn corrupt_rows_are_errors() {
         .execute("UPDATE meta SET server_secret = x'00'", [])
         .unwrap();
     drop(store);
-    assert!(corrupt(Store::open(&dir.path().join("auth"))).contains("server secret"));
+    assert!(
+        corrupt(Store::open(
+            &dir.path().join("auth"),
+            LocalpartCase::Insensitive
+        ))
+        .contains("server secret")
+    );
 }
 
 #[test]

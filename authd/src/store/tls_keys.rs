@@ -55,6 +55,22 @@ pub(super) fn all_records(
     Ok(keys)
 }
 
+/// The spelling `login_address` (canonical) was registered with, when it is an address
+/// of `account`.
+fn account_address(
+    tx: &rusqlite::Transaction<'_>,
+    account: &str,
+    login_address: &str,
+    case: crate::names::LocalpartCase,
+) -> Result<String, StoreError> {
+    match super::accounts::registered_address(tx, login_address, case)? {
+        Some(registered) if registered.account == account => Ok(registered.address),
+        _ => Err(refused(format!(
+            "login address {login_address:?} is not an address of account {account:?}"
+        ))),
+    }
+}
+
 impl Store {
     /// Registers a TLS client key. The account must exist and the login address
     /// (canonicalised) must be one of its addresses; a fingerprint can be registered once.
@@ -65,20 +81,10 @@ impl Store {
         if key.certificate_der.is_empty() {
             return Err(refused("the tls public key has no certificate"));
         }
+        let case = self.case;
         let tx = self.write_tx()?;
         require_account(&tx, &account)?;
-        let owner: Option<String> = tx
-            .query_row(
-                "SELECT account FROM addresses WHERE address = ?1",
-                [&login_address],
-                |row| row.get(0),
-            )
-            .optional()?;
-        if owner.as_deref() != Some(account.as_str()) {
-            return Err(refused(format!(
-                "login address {login_address:?} is not an address of account {account:?}"
-            )));
-        }
+        let login_address = account_address(&tx, &account, &login_address, case)?;
         let existing: Option<String> = tx
             .query_row(
                 "SELECT account FROM tls_keys WHERE fingerprint = ?1",
@@ -152,19 +158,9 @@ impl Store {
         let account = canonical_account_name(account)?;
         let login_address = canonical_address(login_address)?;
         check_name(name)?;
+        let case = self.case;
         let tx = self.write_tx()?;
-        let owner: Option<String> = tx
-            .query_row(
-                "SELECT account FROM addresses WHERE address = ?1",
-                [&login_address],
-                |row| row.get(0),
-            )
-            .optional()?;
-        if owner.as_deref() != Some(account.as_str()) {
-            return Err(refused(format!(
-                "login address {login_address:?} is not an address of account {account:?}"
-            )));
-        }
+        let login_address = account_address(&tx, &account, &login_address, case)?;
         let updated = tx.execute(
             "UPDATE tls_keys SET name = ?3, login_address = ?4, no_imap_preauth = ?5              WHERE fingerprint = ?1 AND account = ?2",
             params![

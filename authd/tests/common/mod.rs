@@ -85,21 +85,37 @@ impl Authd {
             dir,
             config_path,
         };
+        authd.wait_until_ready().await;
+        authd
+    }
+
+    async fn wait_until_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Some(status) = authd.child.try_wait().unwrap() {
+            if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("authd exited at start: {status}");
             }
-            if AdminConnection::connect(&authd.admin_socket())
-                .await
-                .is_ok()
-            {
+            if AdminConnection::connect(&self.admin_socket()).await.is_ok() {
                 break;
             }
             assert!(Instant::now() < deadline, "authd did not start");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        authd
+    }
+
+    /// Kills authd and starts it again on its (possibly rewritten) config, logging
+    /// warnings to stderr.
+    pub async fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Command::new(env!("CARGO_BIN_EXE_postern-authd"))
+            .arg("--config")
+            .arg(&self.config_path)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.wait_until_ready().await;
     }
 
     pub fn auth_socket(&self) -> PathBuf {
