@@ -28,20 +28,40 @@ pub enum BinaryError {
     UnknownCte,
 }
 
-/// Follow part numbers from `node` (the message itself or an encapsulated message).
+/// Part `n` of the message `message` (the message itself or one encapsulated in a
+/// `message/rfc822` part): a child of its body when that is multipart, else (`n` = 1)
+/// the message's single body part, which is the message node itself, whatever its type
+/// (RFC 3501 §6.4.5).
+fn part_of_message(message: &Node, n: u32) -> Option<&Node> {
+    match &message.kind {
+        NodeKind::Multipart(children) => {
+            let i = usize::try_from(n).ok()?.checked_sub(1)?;
+            children.get(i)
+        }
+        NodeKind::Message(_) | NodeKind::Leaf => (n == 1).then_some(message),
+    }
+}
+
+/// Part `n` inside the part `node`: a child of a multipart, a part of the message a
+/// `message/rfc822` part holds; a leaf has no parts.
 fn step(node: &Node, n: u32) -> Option<&Node> {
     match &node.kind {
         NodeKind::Multipart(children) => {
             let i = usize::try_from(n).ok()?.checked_sub(1)?;
             children.get(i)
         }
-        NodeKind::Message(inner) => step(inner, n),
-        NodeKind::Leaf => (n == 1).then_some(node),
+        NodeKind::Message(inner) => part_of_message(inner, n),
+        NodeKind::Leaf => None,
     }
 }
 
+/// The node that the part numbers `part` name in the message `root`.
 fn resolve<'n>(root: &'n Node, part: &[u32]) -> Option<&'n Node> {
-    part.iter().try_fold(root, |node, &n| step(node, n))
+    let Some((&first, rest)) = part.split_first() else {
+        return Some(root);
+    };
+    let start = part_of_message(root, first)?;
+    rest.iter().try_fold(start, |node, &n| step(node, n))
 }
 
 /// The bytes of `section` of `msg` (before any partial range).
