@@ -11,16 +11,16 @@ use postern_ipc::auth::{AuthRequest, AuthResponse};
 use postern_ipc::client::AuthConnection;
 use postern_ipc::{ConnectionInfo, KeyFingerprint, Protocol, TlsInfo};
 use smtp_proto::Request;
-use smtp_proto::request::receiver::RequestReceiver;
 use tokio::net::TcpStream;
 
 use super::transaction::Transaction;
 use super::{Authenticated, Listener, Shared};
 use crate::smtp::Reply;
 use crate::smtp::ehlo::{EhloContext, ehlo_reply};
+use crate::smtp::input::{parse_command, take_line};
 use crate::smtp::limits::{
-    AUTHD_TIMEOUT, COMMAND_TIMEOUT, FAREWELL_WRITE_TIMEOUT, MAX_ERRORS, MAX_LINE_LENGTH,
-    PREAUTH_COMMAND_TIMEOUT, READ_CHUNK, TLS_HANDSHAKE_TIMEOUT, WRITE_TIMEOUT,
+    AUTHD_TIMEOUT, COMMAND_TIMEOUT, FAREWELL_WRITE_TIMEOUT, MAX_ERRORS, PREAUTH_COMMAND_TIMEOUT,
+    READ_CHUNK, TLS_HANDSHAKE_TIMEOUT, WRITE_TIMEOUT,
 };
 use postern_tls::stream::ClientStream;
 
@@ -184,9 +184,7 @@ impl Session {
     async fn command_line(&mut self, line: &[u8]) -> Result<(), End> {
         let first = self.commands_seen == 0;
         self.commands_seen += 1;
-        let mut receiver = RequestReceiver::default();
-        let parsed = receiver.ingest(&mut line.iter()).map(Request::into_owned);
-        let request = match parsed {
+        let request = match parse_command(line) {
             Ok(request) => request,
             Err(smtp_proto::Error::UnknownCommand) if first => {
                 self.reply(Reply::new(500, 5, 2, "please try again speaking smtp"));
@@ -437,23 +435,17 @@ impl Session {
     }
 
     /// The next line from the client, with its line ending. A line longer than
-    /// [`MAX_LINE_LENGTH`] is answered `500 5.5.0` and ends the connection.
+    /// [`crate::smtp::limits::MAX_LINE_LENGTH`] is answered `500 5.5.0` and ends the connection.
     pub(super) async fn read_line(&mut self, timeout: Duration) -> Result<Vec<u8>, End> {
         loop {
-            let window = self.input.len().min(MAX_LINE_LENGTH);
-            if let Some(end) = self.input.iter().take(window).position(|&b| b == b'\n') {
-                return Ok(self.input.drain(..=end).collect());
+            match take_line(&mut self.input) {
+                Ok(Some(line)) => return Ok(line),
+                Ok(None) => self.fill(timeout).await?,
+                Err(too_long) => {
+                    self.reply(Reply::new(500, 5, 0, too_long.to_string()));
+                    return Err(End::Quit);
+                }
             }
-            if self.input.len() >= MAX_LINE_LENGTH {
-                self.reply(Reply::new(
-                    500,
-                    5,
-                    0,
-                    format!("line too long, max {MAX_LINE_LENGTH} bytes"),
-                ));
-                return Err(End::Quit);
-            }
-            self.fill(timeout).await?;
         }
     }
 }

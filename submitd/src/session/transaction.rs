@@ -3,13 +3,13 @@
 //! checks on its From header, and the hand-over to the queue.
 
 use postern_ipc::auth::{AuthRequest, AuthResponse};
-use smtp_proto::request::receiver::{BdatReceiver, DataReceiver};
 use smtp_proto::{MailFrom, RcptTo};
 
 use super::connection::{End, Session};
 use super::message::{MessageProblem, MessageWriter, unix_now, unlinked_file};
 use super::{Refusal, Submission};
 use crate::smtp::Reply;
+use crate::smtp::input::{BdatReader, DataReader};
 use crate::smtp::limits::{DATA_READ_TIMEOUT, DATA_TIMEOUT};
 
 /// The state of one mail transaction.
@@ -174,24 +174,15 @@ impl Session {
             "start mail input; end with <CRLF>.<CRLF>",
         ));
         let deadline = tokio::time::Instant::now() + DATA_TIMEOUT;
-        let mut receiver = DataReceiver::new();
-        // The data starts at the beginning of a line: a leading "." is stuffing.
-        receiver.ingest(&mut b"\r\n".iter(), &mut Vec::new());
+        let mut reader = DataReader::new();
         let mut sink = writer;
         let mut chunk = Vec::new();
         loop {
-            let mut bytes = self.input.iter();
-            let done = receiver.ingest(&mut bytes, &mut chunk);
-            let consumed = self.input.len() - bytes.as_slice().len();
-            self.input.drain(..consumed);
-            // A trailing CR may be the start of the final CRLF, which the receiver
-            // removes from what it already wrote: hold it back until the next bytes.
-            let hold = usize::from(!done && chunk.last() == Some(&b'\r'));
-            let ready = chunk.len() - hold;
+            let done = reader.read(&mut self.input, &mut chunk);
             if let Some(writer) = sink.as_mut() {
-                writer.push(chunk.get(..ready).unwrap_or_default());
+                writer.push(&chunk);
             }
-            chunk.drain(..ready);
+            chunk.clear();
             if done {
                 break;
             }
@@ -219,13 +210,10 @@ impl Session {
             },
         };
         let deadline = tokio::time::Instant::now() + DATA_TIMEOUT;
-        let mut receiver = BdatReceiver::new(size, last);
+        let mut reader = BdatReader::new(size, last);
         let mut chunk = Vec::new();
         loop {
-            let mut bytes = self.input.iter();
-            let done = receiver.ingest(&mut bytes, &mut chunk);
-            let consumed = self.input.len() - bytes.as_slice().len();
-            self.input.drain(..consumed);
+            let done = reader.read(&mut self.input, &mut chunk);
             if let Some(writer) = writer.as_mut() {
                 writer.push(&chunk);
             }
