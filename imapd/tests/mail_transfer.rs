@@ -3,18 +3,20 @@
 //! ipc store client, and the mail store read back from disk.
 
 mod common;
+#[path = "support/snapshot.rs"]
+mod snapshot;
 
 use std::io::{Read, Write};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{ACCOUNT, Server};
-use postern_imapd::store::{Flags, INBOX, fanout_dir_name};
+use postern_imapd::store::INBOX;
 use postern_ipc::Secret;
 use postern_ipc::admin::{AdminRequest, AdminResponse};
 use postern_ipc::store::{ImportedMessage, SystemFlag};
 use postern_ipc::store_client::{IMPORT_COMMIT_TIMEOUT, StoreClient, StoreClientError};
 use postern_ipc::web::MailPurpose;
+use snapshot::snapshot;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -76,80 +78,6 @@ async fn ticket(server: &Server, account: &str, purpose: MailPurpose) -> Secret<
         }
         other => panic!("{other:?}"),
     }
-}
-
-/// Everything of an account as stored: per mailbox (name, subscribed) its messages
-/// (flags, keywords, received, bytes), read from disk.
-type Snapshot = Vec<(
-    String,
-    bool,
-    Vec<(Vec<&'static str>, Vec<String>, i64, Vec<u8>)>,
-)>;
-
-fn snapshot(root: &Path, account: &str) -> Snapshot {
-    // Read the index directly: opening a MailStore would clean the temp directory of
-    // the running imapd.
-    let dir = root.join("accounts").join(account);
-    if !dir.join("index.db").exists() {
-        return Vec::new();
-    }
-    let db = rusqlite::Connection::open_with_flags(
-        dir.join("index.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
-    let subscribed: Vec<String> = db
-        .prepare("SELECT name FROM subscriptions")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let mailboxes: Vec<(i64, String)> = db
-        .prepare("SELECT id, name FROM mailboxes ORDER BY name")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    mailboxes
-        .into_iter()
-        .map(|(id, name)| {
-            let rows: Vec<(i64, u8, String, i64)> = db
-                .prepare(
-                    "SELECT id, flags, keywords, received FROM messages \
-                     WHERE mailbox_id = ?1 ORDER BY uid",
-                )
-                .unwrap()
-                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-            let messages = rows
-                .into_iter()
-                .map(|(id, flags, keywords, received)| {
-                    let id = id as u64;
-                    let path = dir
-                        .join("msg")
-                        .join(fanout_dir_name(id))
-                        .join(id.to_string());
-                    let keywords = keywords
-                        .split(' ')
-                        .filter(|k| !k.is_empty())
-                        .map(str::to_string)
-                        .collect();
-                    (
-                        Flags::from_bits(flags).unwrap().names(),
-                        keywords,
-                        received,
-                        std::fs::read(path).unwrap(),
-                    )
-                })
-                .collect();
-            let sub = subscribed.contains(&name);
-            (name, sub, messages)
-        })
-        .collect()
 }
 
 /// Files in the store's temp directory and message files of an account on disk.

@@ -241,6 +241,8 @@ impl Prepared {
             | Command::Dkim(_)
             | Command::Serve
             | Command::Sendmail { .. }
+            | Command::Import(_)
+            | Command::Export(_)
             | Command::Status { .. } => {
                 bail!("not an admin command")
             }

@@ -61,6 +61,12 @@ pub enum Command {
         )]
         args: Vec<String>,
     },
+    /// Import mail into an account from a zip, tar or tgz of maildirs or mbox files, a
+    /// bare mbox or a single .eml: all of it or, on any error, nothing.
+    Import(ImportArgs),
+    /// Export an account's mail (all of it, or one mailbox with its children) as a
+    /// maildir or mbox archive.
+    Export(ExportArgs),
     /// Run the root supervisor: bind the sockets, start each daemon as its own user,
     /// restart what exits.
     Serve,
@@ -71,6 +77,56 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `postern import ACCOUNT FILE [--skip-prefix P]`
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The account to import into.
+    pub account: String,
+    /// The archive, mbox or .eml file.
+    pub file: PathBuf,
+    /// Leave this prefix out of the archive's paths (e.g. `Takeout/Mail/`).
+    #[arg(long, value_name = "P")]
+    pub skip_prefix: Option<String>,
+}
+
+/// The mail layout inside an export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One directory per mailbox, one file per message.
+    Maildir,
+    /// One .mbox file per mailbox.
+    Mbox,
+}
+
+/// The container of an export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportArchive {
+    /// zip.
+    Zip,
+    /// gzip-compressed tar.
+    Tgz,
+    /// tar.
+    Tar,
+}
+
+/// `postern export ACCOUNT [MAILBOX] --format … --archive … [-o FILE]`
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The account to export.
+    pub account: String,
+    /// Only this mailbox and its children.
+    pub mailbox: Option<String>,
+    /// The mail layout.
+    #[arg(long, value_enum, default_value = "maildir")]
+    pub format: ExportFormat,
+    /// The archive type.
+    #[arg(long, value_enum, default_value = "zip")]
+    pub archive: ExportArchive,
+    /// Write here (created with mode 0600, must not exist) instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `postern account …`

@@ -13,6 +13,7 @@ pub mod daemons;
 pub mod dkim;
 pub mod launch;
 pub mod localserve;
+pub mod mail_transfer;
 pub mod output;
 pub mod password;
 pub mod quickstart;
@@ -46,6 +47,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(&Config::path_from(cli.config.as_deref()))?;
             let text = dkim::keygen(&config, &domain, selector.as_deref())?;
             Ok(output::emit(&text)?)
+        }
+        Command::Import(args) => {
+            mail_transfer::run_import(&Config::path_from(cli.config.as_deref()), &args)
+        }
+        Command::Export(args) => {
+            mail_transfer::run_export(&Config::path_from(cli.config.as_deref()), &args)
         }
         Command::Serve => {
             init_logging();
