@@ -29,7 +29,7 @@ MAX_SUPERVISOR_EXPOSURE=3.0
 # PrivateNetwork=, no IP allow list, AF_INET/AF_INET6): 1.2 by the same measure.
 MAX_NETWORK_DAEMON_EXPOSURE=1.2
 USERS="postern-authd postern-imapd postern-submitd postern-webd"
-UNITS="postern-authd.service postern-authd.socket postern-authd-admin.socket postern-imapd.service postern-imapd.socket postern-imapd-tls.socket postern-imapd-store.socket postern-submitd.service postern-submitd.socket postern-submitd-tls.socket postern.service"
+UNITS="postern-authd.service postern-authd.socket postern-authd-admin.socket postern-imapd.service postern-imapd.socket postern-imapd-tls.socket postern-imapd-store.socket postern-submitd.service postern-submitd.socket postern-submitd-tls.socket postern-webd.service postern-webd.socket postern-webd-admin.socket postern.service"
 
 if [ "$(id -u)" != 0 ]; then
     echo "test-package.sh: SKIPPED: needs root (it installs, removes and purges the postern package)"
@@ -123,6 +123,10 @@ usr/bin/postern
 usr/lib/postern/postern-authd
 usr/lib/postern/postern-imapd
 usr/lib/postern/postern-submitd
+usr/lib/postern/postern-webd
+usr/lib/systemd/system/postern-webd.service
+usr/lib/systemd/system/postern-webd.socket
+usr/lib/systemd/system/postern-webd-admin.socket
 usr/lib/systemd/system/postern-submitd.service
 usr/lib/systemd/system/postern-submitd.socket
 usr/lib/systemd/system/postern-submitd-tls.socket
@@ -143,7 +147,7 @@ for file in $expected_files; do
     check "package has /$file" test -f "$work/root/$file"
 done
 check "binaries are executable (755 root)" \
-    test "$(dpkg-deb -c "$deb" | awk '$6 ~ /bin\/postern$|postern-authd$|postern-imapd$|postern-submitd$/ {print $1, $2}' | sort -u)" = "-rwxr-xr-x 0/0"
+    test "$(dpkg-deb -c "$deb" | awk '$6 ~ /bin\/postern$|postern-authd$|postern-imapd$|postern-submitd$|postern-webd$/ {print $1, $2}' | sort -u)" = "-rwxr-xr-x 0/0"
 check "/etc/postern/postern.toml is a conffile" grep -qx /etc/postern/postern.toml "$work/control/conffiles"
 for script in postinst prerm postrm; do
     check "maintainer script $script is there and parses" sh -n "$work/control/$script"
@@ -215,7 +219,7 @@ while read -r file; do
     check "installed $file" test -f "$file"
 done <"$work/files"
 check "/usr/bin/postern is 755 root:root" test "$(mode_owner /usr/bin/postern)" = "755 root:root"
-for daemon in postern-authd postern-imapd postern-submitd; do
+for daemon in postern-authd postern-imapd postern-submitd postern-webd; do
     check "/usr/lib/postern/$daemon is 755 root:root" \
         test "$(mode_owner /usr/lib/postern/$daemon)" = "755 root:root"
 done
@@ -234,6 +238,9 @@ check "postern-imapd-store.socket enabled" test -L "$wants/sockets.target.wants/
 check "postern-submitd.service enabled" test -L "$wants/multi-user.target.wants/postern-submitd.service"
 check "postern-submitd.socket enabled" test -L "$wants/sockets.target.wants/postern-submitd.socket"
 check "postern-submitd-tls.socket enabled" test -L "$wants/sockets.target.wants/postern-submitd-tls.socket"
+check "postern-webd.service enabled" test -L "$wants/multi-user.target.wants/postern-webd.service"
+check "postern-webd.socket enabled" test -L "$wants/sockets.target.wants/postern-webd.socket"
+check "postern-webd-admin.socket enabled" test -L "$wants/sockets.target.wants/postern-webd-admin.socket"
 check "postern.service (the supervisor) not enabled" test ! -e "$wants/multi-user.target.wants/postern.service"
 if [ -d /run/systemd/system ]; then
     echo "  (systemd is running here: postinst may have started the units)"
@@ -249,6 +256,7 @@ check "postern-authd --help runs" sh -c '/usr/lib/postern/postern-authd --help >
 check "postern-authd --version runs" sh -c '/usr/lib/postern/postern-authd --version'
 check "postern-imapd --version runs" sh -c '/usr/lib/postern/postern-imapd --version'
 check "postern-submitd --version runs" sh -c '/usr/lib/postern/postern-submitd --version'
+check "postern-webd --version runs" sh -c '/usr/lib/postern/postern-webd --version'
 for unit in $UNITS; do
     check "systemd-analyze verify /usr/lib/systemd/system/$unit (installed)" \
         systemd-analyze verify "/usr/lib/systemd/system/$unit"
@@ -302,6 +310,13 @@ check "postern serve: /var/lib/postern/submitd is 700 postern-submitd" \
     test "$(mode_owner /var/lib/postern/submitd)" = "700 postern-submitd:postern-submitd"
 check "postern serve: submission on 587 greets" test "$(greeting 587 plain | cut -c1-3)" = "220"
 check "postern serve: submissions on 465 greets over TLS" test "$(greeting 465 tls | cut -c1-3)" = "220"
+check "postern serve: webd runs as postern-webd" sh -c 'pgrep -u postern-webd -x postern-webd >/dev/null'
+check "postern serve: the account login page on 443 over HTTPS" \
+    test "$(curl -sk -o /dev/null -w '%{http_code}' https://127.0.0.1/login)" = "200"
+check "postern serve: the admin login page on 127.0.0.1:8080" \
+    test "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/admin/login)" = "200"
+check "postern serve: webd cannot read the TLS key" \
+    sh -c '! setpriv --reuid=postern-webd --regid=postern-webd --clear-groups cat /etc/postern/tls/key.pem >/dev/null 2>&1'
 check "postern serve: imapd cannot read the TLS key" \
     sh -c '! setpriv --reuid=postern-imapd --regid=postern-imapd --clear-groups cat /etc/postern/tls/key.pem >/dev/null 2>&1'
 kill -TERM "$serve_pid"
@@ -310,6 +325,7 @@ activation_pid=""
 check "postern serve: no authd left" sh -c '! pgrep -u postern-authd >/dev/null'
 check "postern serve: no imapd left" sh -c '! pgrep -u postern-imapd >/dev/null'
 check "postern serve: no submitd left" sh -c '! pgrep -u postern-submitd >/dev/null'
+check "postern serve: no webd left" sh -c '! pgrep -u postern-webd >/dev/null'
 
 echo "== postern-authd under systemd-socket-activate, as postern-authd, like its unit"
 # authd's config points its runtime_dir somewhere it must not touch: it is to use the

@@ -39,9 +39,15 @@ pub const SUBMITD: Daemon = Daemon {
     binary: "postern-submitd",
 };
 
+/// webd, the account and admin web pages.
+pub const WEBD: Daemon = Daemon {
+    name: "webd",
+    binary: "postern-webd",
+};
+
 /// The daemons that exist so far, in start order. A new one is added here, with its
 /// listeners in [`LISTENERS`] and its plan in `postern serve` and `postern localserve`.
-pub const DAEMONS: &[Daemon] = &[AUTHD, IMAPD, SUBMITD];
+pub const DAEMONS: &[Daemon] = &[AUTHD, IMAPD, SUBMITD, WEBD];
 
 /// A TCP service and the daemon that serves it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

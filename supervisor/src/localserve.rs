@@ -17,14 +17,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow, bail};
 use nix::fcntl::{Flock, FlockArg};
-use postern_config::{Config, UserRef};
+use postern_config::{Config, UserRef, WebdConfig};
 use postern_ipc::Secret;
 use postern_ipc::admin::AdminRequest;
 use tokio::sync::{Mutex, watch};
 
 use crate::admin::Admin;
 use crate::control;
-use crate::daemons::{self, AUTHD, IMAPD, LISTENERS, SUBMITD};
+use crate::daemons::{self, AUTHD, IMAPD, LISTENERS, SUBMITD, WEBD};
 use crate::sockets::{MAX_SOCKET_PATH, READY_TIMEOUT, ReadySocket, bind_seqpacket, bind_unix};
 use crate::supervision::{
     DaemonPlan, Received, RestartPolicy, Signals, Startup, Supervision, base_env, wait_started,
@@ -38,6 +38,8 @@ pub const ACCOUNT: &str = "postern";
 pub const ADDRESS: &str = "postern@localhost";
 /// Its password, printed at start.
 pub const PASSWORD: &str = "postern-local";
+/// The password of the admin web pages, set at every start and printed.
+pub const ADMIN_PASSWORD: &str = "postern-admin-local";
 /// Added to each standard port, so that no privilege is needed to bind.
 pub const PORT_OFFSET: u16 = 1000;
 /// Name of the directory below `$XDG_DATA_HOME` (or `~/.local/share`).
@@ -118,8 +120,27 @@ pub fn initial_config(layout: &Layout, uid: u32) -> Config {
     config.submitd.submissions_listen = vec![local_port(SUBMISSIONS_PORT)];
     config.submitd.tls_certificate = layout.certificate.clone();
     config.submitd.tls_key = layout.private_key.clone();
+    config.webd = localserve_webd(layout, uid);
     config
 }
+
+/// webd in localserve: account pages at http://127.0.0.1:1080/ and the admin pages at
+/// /admin/ of the same port; no HTTPS listener (so no privileged port).
+pub fn localserve_webd(layout: &Layout, uid: u32) -> WebdConfig {
+    WebdConfig {
+        user: UserRef::Uid(uid),
+        https_listen: Vec::new(),
+        http_listen: vec![local_port(WEB_PORT)],
+        admin_listen: Vec::new(),
+        admin_on_account_listeners: true,
+        trusted_proxies: Vec::new(),
+        tls_certificate: layout.certificate.clone(),
+        tls_key: layout.private_key.clone(),
+    }
+}
+
+/// The standard HTTP port.
+const WEB_PORT: u16 = 80;
 
 /// The standard submission port (STARTTLS).
 const SUBMISSION_PORT: u16 = 587;
@@ -154,7 +175,12 @@ pub fn prepare(layout: &Layout, uid: u32, now_unix: i64) -> anyhow::Result<Confi
         write_file(&layout.config, text.as_bytes(), 0o600)?;
         tracing::info!(config = %layout.config.display(), "wrote the config");
     }
-    let config = Config::load(&layout.config)?;
+    let mut config = Config::load(&layout.config)?;
+    // A config written before webd existed has no [webd] section; its defaults (HTTPS on
+    // 443) are not localserve's.
+    if config.webd == WebdConfig::default() {
+        config.webd = localserve_webd(layout, uid);
+    }
     if !config.localserve {
         bail!(
             "{} does not say `localserve = true`; localserve runs only with its own config",
@@ -169,6 +195,7 @@ pub fn prepare(layout: &Layout, uid: u32, now_unix: i64) -> anyhow::Result<Confi
         ReadySocket::path_in(&config.runtime_dir, AUTHD.name),
         ReadySocket::path_in(&config.runtime_dir, IMAPD.name),
         ReadySocket::path_in(&config.runtime_dir, SUBMITD.name),
+        ReadySocket::path_in(&config.runtime_dir, WEBD.name),
     ] {
         let len = socket.as_os_str().len();
         if len > MAX_SOCKET_PATH {
@@ -316,12 +343,23 @@ pub fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
         &config.runtime_dir,
         TlsDaemonSpec::submitd(&config),
     )?;
+    let webd = tls_daemon::prepare(
+        &layout.config,
+        &config,
+        &config.runtime_dir,
+        TlsDaemonSpec::webd(&config),
+    )?;
     let (imapd, imapd_ready, _reloader) = imapd;
     let (submitd, submitd_ready, _reloader) = submitd;
+    let (webd, webd_ready, _reloader) = webd;
     let daemons = Daemons {
         authd,
         ready,
-        others: vec![(imapd, imapd_ready), (submitd, submitd_ready)],
+        others: vec![
+            (imapd, imapd_ready),
+            (submitd, submitd_ready),
+            (webd, webd_ready),
+        ],
     };
     runtime.block_on(supervise(&layout, &config, uid, daemons, control))
 }
@@ -407,6 +445,12 @@ async fn start(
     .await?;
     let mut admin = Admin::connect(&config.admin_socket()).await?;
     let account = ensure_account(&mut admin).await?;
+    admin
+        .call_done(AdminRequest::AdminPasswordSet {
+            password: Secret(ADMIN_PASSWORD.into()),
+        })
+        .await
+        .context("cannot set the admin password of the web pages")?;
     drop(admin);
     for (plan, ready) in others {
         let name = plan.name;
@@ -490,6 +534,7 @@ pub fn banner(layout: &Layout, uid: u32, account: &AccountState) -> String {
         .map(|u| format!("{} (uid {uid})", u.name))
         .unwrap_or_else(|| format!("uid {uid}"));
     let config = layout.config.display();
+    let web = WEB_PORT + PORT_OFFSET;
     let password = match account {
         AccountState::Existing => format!("{PASSWORD} (unless changed since it was set)"),
         _ => PASSWORD.to_string(),
@@ -502,6 +547,9 @@ pub fn banner(layout: &Layout, uid: u32, account: &AccountState) -> String {
          account   {ACCOUNT}\n\
          address   {ADDRESS}\n\
          password  {password}\n\
+         \n\
+         web pages    http://127.0.0.1:{web}/   (log in as {ADDRESS})\n\
+         admin pages  http://127.0.0.1:{web}/admin/   admin password  {ADMIN_PASSWORD}\n\
          \n\
          config       {config}\n\
          admin CLI    postern --config {config} account list\n\
@@ -523,7 +571,9 @@ pub fn banner(layout: &Layout, uid: u32, account: &AccountState) -> String {
             l.service.to_string(),
             format!("127.0.0.1:{}", l.port + PORT_OFFSET),
             if available {
-                if l.implicit_tls {
+                if l.daemon == WEBD.binary {
+                    "HTTP"
+                } else if l.implicit_tls {
                     "TLS"
                 } else {
                     "plain/STARTTLS"
@@ -583,6 +633,12 @@ mod tests {
         assert_eq!(config.hostname, "localhost");
         assert_eq!(config.authd.admin_users, vec![UserRef::Uid(4242)]);
         assert_eq!(config.authd.web_callers, vec![UserRef::Uid(4242)]);
+        assert_eq!(
+            config.webd.http_listen,
+            vec!["127.0.0.1:1080".parse().unwrap()]
+        );
+        assert!(config.webd.https_listen.is_empty());
+        assert!(config.webd.admin_on_account_listeners);
         assert_eq!(config.data_dir, layout.dir.join("data"));
         assert_eq!(config.admin_socket(), layout.dir.join("run/admin.sock"));
         let cert = std::fs::read(&layout.certificate).unwrap();
@@ -626,6 +682,9 @@ mod tests {
         assert!(text.contains("NO privilege separation"));
         assert!(text.contains("postern --config /srv/ls/postern.toml account list"));
         assert!(text.contains("password  postern-local\n"));
+        assert!(
+            text.contains("http://127.0.0.1:1080/admin/   admin password  postern-admin-local")
+        );
         let ports: Vec<u16> = LISTENERS.iter().map(|l| l.port + PORT_OFFSET).collect();
         assert_eq!(ports, [1143, 1993, 1587, 1465, 1080]);
         for l in LISTENERS {

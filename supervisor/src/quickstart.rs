@@ -248,12 +248,17 @@ fn set_hostname(path: &Path, hostname: &str) -> anyhow::Result<()> {
 /// The users and groups named in `config` that do not exist on this system.
 pub fn missing_users(config: &Config) -> Vec<String> {
     let authd = &config.authd;
-    let users = [&authd.user, &config.imapd.user, &config.submitd.user]
-        .into_iter()
-        .chain(&authd.imap_callers)
-        .chain(&authd.submission_callers)
-        .chain(&authd.web_callers)
-        .chain(&authd.admin_users);
+    let users = [
+        &authd.user,
+        &config.imapd.user,
+        &config.submitd.user,
+        &config.webd.user,
+    ]
+    .into_iter()
+    .chain(&authd.imap_callers)
+    .chain(&authd.submission_callers)
+    .chain(&authd.web_callers)
+    .chain(&authd.admin_users);
     let mut missing: Vec<String> = Vec::new();
     for user in users {
         if let UserRef::Name(name) = user
@@ -357,6 +362,8 @@ pub fn run(config_path: &Path, args: &QuickstartArgs) -> anyhow::Result<()> {
         config.imapd.tls_key = tls_dir.join("key.pem");
         config.submitd.tls_certificate = config.imapd.tls_certificate.clone();
         config.submitd.tls_key = config.imapd.tls_key.clone();
+        config.webd.tls_certificate = config.imapd.tls_certificate.clone();
+        config.webd.tls_key = config.imapd.tls_key.clone();
         // Outgoing mail from the domain is DKIM-signed; set_up makes the key.
         config.submitd.delivery.dkim = vec![DkimKey {
             domain: first.domain.clone(),
@@ -720,6 +727,7 @@ fn summary(
              \x20 systemctl enable --now postern-authd.socket postern-authd-admin.socket postern-authd.service\n\
              \x20 systemctl enable --now postern-imapd.socket postern-imapd-tls.socket postern-imapd-store.socket postern-imapd.service\n\
              \x20 systemctl enable --now postern-submitd.socket postern-submitd-tls.socket postern-submitd.service\n\
+             \x20 systemctl enable --now postern-webd.socket postern-webd-admin.socket postern-webd.service\n\
              or with its own supervisor:\n\
              \x20 postern serve --config {config_shown}\n"
         ));
@@ -734,7 +742,13 @@ fn summary(
         }
     }
     text.push_str(&format!(
-        "\nThen: postern --config {config_shown} account list\n"
+        "\nThen: postern --config {config_shown} account list\n\
+         \n\
+         Web pages: the account pages at https://{hostname}/ (log in with an address and\n\
+         its password); the admin pages only on loopback, http://127.0.0.1:8080/admin/,\n\
+         reached over ssh (ssh -L 8080:127.0.0.1:8080 you@{hostname}), after setting the\n\
+         admin password with: postern --config {config_shown} admin password\n",
+        hostname = config.hostname,
     ));
     text
 }

@@ -168,7 +168,7 @@ fn prepare_protocol_daemon(
     config_path: &Path,
     config: &Config,
     user: &UserRef,
-    private_dir: PathBuf,
+    private_dir: Option<PathBuf>,
     mut spec: TlsDaemonSpec,
 ) -> anyhow::Result<(DaemonPlan, ReadySocket, TlsReloader)> {
     let name = spec.daemon.name;
@@ -179,12 +179,14 @@ fn prepare_protocol_daemon(
     }
     let identity = Identity { uid, gid };
     let mut changes = Vec::new();
-    fix_private_dir(
-        &private_dir,
-        identity,
-        !config.no_fix_permissions,
-        &mut changes,
-    )?;
+    if let Some(private_dir) = private_dir {
+        fix_private_dir(
+            &private_dir,
+            identity,
+            !config.no_fix_permissions,
+            &mut changes,
+        )?;
+    }
     for change in &changes {
         tracing::info!("fixed: {change}");
     }
@@ -203,7 +205,7 @@ pub fn prepare_imapd(
         config_path,
         config,
         &config.imapd.user,
-        config.imapd_dir(),
+        Some(config.imapd_dir()),
         TlsDaemonSpec::imapd(config, store),
     )
 }
@@ -218,8 +220,23 @@ pub fn prepare_submitd(
         config_path,
         config,
         &config.submitd.user,
-        config.submitd_dir(),
+        Some(config.submitd_dir()),
         TlsDaemonSpec::submitd(config),
+    )
+}
+
+/// webd's plan: its user (no data directory: it keeps nothing), its HTTPS, HTTP and
+/// admin listeners, its certificate.
+pub fn prepare_webd(
+    config_path: &Path,
+    config: &Config,
+) -> anyhow::Result<(DaemonPlan, ReadySocket, TlsReloader)> {
+    prepare_protocol_daemon(
+        config_path,
+        config,
+        &config.webd.user,
+        None,
+        TlsDaemonSpec::webd(config),
     )
 }
 
@@ -242,10 +259,20 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let (authd, ready) = prepare_authd(&config_path, &config)?;
     let (imapd, imapd_ready, imapd_reloader) = prepare_imapd(&config_path, &config)?;
     let (submitd, submitd_ready, submitd_reloader) = prepare_submitd(&config_path, &config)?;
+    let (webd, webd_ready, webd_reloader) = prepare_webd(&config_path, &config)?;
     let others = ProtocolDaemons {
-        plans: vec![(imapd, imapd_ready), (submitd, submitd_ready)],
+        plans: vec![
+            (imapd, imapd_ready),
+            (submitd, submitd_ready),
+            (webd, webd_ready),
+        ],
         reloaders: vec![imapd_reloader, submitd_reloader],
     };
+    let mut others = others;
+    // webd uses a certificate only on HTTPS listeners; without one it has no reload.
+    if !config.webd.https_listen.is_empty() {
+        others.reloaders.push(webd_reloader);
+    }
     let control = bind_unix(&config.control_socket(), 0o600)?;
     let policy = RestartPolicy::from_config(&config);
     let control_uid = control::allowed_uid(&config);

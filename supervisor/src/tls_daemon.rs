@@ -19,7 +19,7 @@ use postern_ipc::frame::{decode_payload, encode_payload};
 use postern_ipc::store::STORE_SOCKET_FD_NAME;
 
 use crate::credentials::{self, credentials_dir};
-use crate::daemons::{self, Daemon, IMAPD, SUBMITD};
+use crate::daemons::{self, Daemon, IMAPD, SUBMITD, WEBD};
 use crate::launch::Identity;
 use crate::sockets::ReadySocket;
 use crate::supervision::{DaemonPlan, base_env};
@@ -72,6 +72,25 @@ impl TlsDaemonSpec {
             sockets: Vec::new(),
             certificate: config.submitd.tls_certificate.clone(),
             key: config.submitd.tls_key.clone(),
+        }
+    }
+}
+
+impl TlsDaemonSpec {
+    /// webd: its HTTPS (account pages), plain-HTTP (account pages) and admin listeners,
+    /// its certificate.
+    pub fn webd(config: &Config) -> TlsDaemonSpec {
+        TlsDaemonSpec {
+            daemon: WEBD,
+            identity: None,
+            listeners: vec![
+                ("web-https", config.webd.https_listen.clone()),
+                ("web-http", config.webd.http_listen.clone()),
+                ("web-admin", config.webd.admin_listen.clone()),
+            ],
+            sockets: Vec::new(),
+            certificate: config.webd.tls_certificate.clone(),
+            key: config.webd.tls_key.clone(),
         }
     }
 }

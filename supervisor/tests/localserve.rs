@@ -408,10 +408,52 @@ fn localserve_end_to_end() {
         assert!(
             environ.contains("LISTEN_FDNAMES=auth:admin\0")
                 || environ.contains("LISTEN_FDNAMES=imap:imaps:store:control\0")
-                || environ.contains("LISTEN_FDNAMES=submission:submissions:control\0"),
+                || environ.contains("LISTEN_FDNAMES=submission:submissions:control\0")
+                || environ.contains("LISTEN_FDNAMES=web-http:control\0"),
             "{environ:?}"
         );
     }
+
+    // The web pages on the printed URL: the account logs in with the printed password,
+    // the admin pages with the printed admin password.
+    for needle in [
+        "web pages    http://127.0.0.1:1080/",
+        "admin pages  http://127.0.0.1:1080/admin/   admin password  postern-admin-local",
+    ] {
+        assert!(
+            banner.contains(needle),
+            "{needle:?} missing from:\n{banner}"
+        );
+    }
+    let curl_post = |path: &str, fields: &[&str]| -> String {
+        let mut command = std::process::Command::new("curl");
+        command.args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+        ]);
+        for field in fields {
+            command.args(["--data-urlencode", field]);
+        }
+        let output = command
+            .arg(format!("http://127.0.0.1:1080{path}"))
+            .output()
+            .expect("running curl");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert_eq!(
+        curl_post(
+            "/login",
+            &["address=postern@localhost", "password=postern-local"]
+        ),
+        "303 http://127.0.0.1:1080/"
+    );
+    assert_eq!(
+        curl_post("/admin/login", &["password=postern-admin-local"]),
+        "303 http://127.0.0.1:1080/admin/"
+    );
 
     // The account localserve made, with the printed password working.
     let all = accounts(&config);

@@ -303,6 +303,7 @@ async fn sets_up_a_server_whose_password_logs_in() {
             &format!("user = {IMAPD_UID}"),
         );
         edit(&config, "user = \"postern-submitd\"", "user = 64142");
+        edit(&config, "user = \"postern-webd\"", "user = 64143");
         first_run(&["--existing-config"])
     } else {
         eprintln!("note: the postern system users exist here; quickstart ran through at once");

@@ -18,6 +18,7 @@ use postern_ipc::{ConnectionInfo, Mechanism, Protocol, Secret};
 const AUTHD_UID: u32 = 64_130;
 const IMAPD_UID: u32 = 64_131;
 const SUBMITD_UID: u32 = 64_132;
+const WEBD_UID: u32 = 64_133;
 
 fn postern() -> Command {
     Command::new(env!("CARGO_BIN_EXE_postern"))
@@ -175,7 +176,7 @@ runtime_dir = "run"
 user = {AUTHD_UID}
 imap_callers = [{IMAPD_UID}, 0]
 submission_callers = [{SUBMITD_UID}]
-web_callers = [64133]
+web_callers = [{WEBD_UID}]
 admin_users = [0]
 mail_store = false
 argon2_memory_kib = 256
@@ -196,10 +197,19 @@ submissions_listen = ["127.0.0.1:{submissions_port}"]
 tls_certificate = "{cert}"
 tls_key = "{key}"
 
+[webd]
+user = {WEBD_UID}
+https_listen = ["127.0.0.1:{https_port}"]
+admin_listen = ["127.0.0.1:{admin_port}"]
+tls_certificate = "{cert}"
+tls_key = "{key}"
+
 [supervisor]
 grace_seconds = 5
 "#,
             submissions_port = free_port(),
+            https_port = free_port(),
+            admin_port = free_port(),
             cert = dir.join("tls/cert.pem").display(),
             key = dir.join("tls/key.pem").display(),
         ),
@@ -363,19 +373,27 @@ async fn daemons_run_unprivileged_restart_reload_and_stop() {
     let submitd = serve.daemon_pid("submitd", None, Duration::from_secs(20), || {
         greeting(serve.submission_port, Duration::from_secs(2)).is_some()
     });
+    let web_admin = postern_config::Config::load(&serve.config())
+        .unwrap()
+        .webd
+        .admin_listen[0];
+    let webd = serve.daemon_pid("webd", None, Duration::from_secs(20), || {
+        std::net::TcpStream::connect(web_admin).is_ok()
+    });
     let log = serve.log();
 
     // Invariant 1: each daemon's identity and capabilities; only the supervisor is root.
     assert_unprivileged(authd, AUTHD_UID, "authd");
     assert_unprivileged(imapd, IMAPD_UID, "imapd");
     assert_unprivileged(submitd, SUBMITD_UID, "submitd");
+    assert_unprivileged(webd, WEBD_UID, "webd");
     let supervisor = serve.child.id();
     assert_eq!(
         proc_field(supervisor, "Uid").split_whitespace().next(),
         Some("0")
     );
     let children = children_of(supervisor);
-    assert_eq!(children.len(), 3, "{children:?}");
+    assert_eq!(children.len(), 4, "{children:?}");
     for child in children {
         assert_ne!(
             proc_field(child, "Uid").split_whitespace().next(),
@@ -409,6 +427,8 @@ async fn daemons_run_unprivileged_restart_reload_and_stop() {
         (SUBMITD_UID, "imapd"),
         (IMAPD_UID, "submitd"),
         (SUBMITD_UID, "authd"),
+        (WEBD_UID, "authd"),
+        (WEBD_UID, "imapd"),
     ] {
         assert!(
             denied_as(uid, "/bin/ls", &data.join(dir)),
@@ -416,7 +436,7 @@ async fn daemons_run_unprivileged_restart_reload_and_stop() {
         );
     }
     let key = serve.dir.path().join("tls/key.pem");
-    for uid in [AUTHD_UID, IMAPD_UID, SUBMITD_UID] {
+    for uid in [AUTHD_UID, IMAPD_UID, SUBMITD_UID, WEBD_UID] {
         assert!(
             denied_as(uid, "/bin/cat", &key),
             "uid {uid} read the TLS key"
@@ -627,6 +647,7 @@ async fn daemons_run_unprivileged_restart_reload_and_stop() {
         processes_of_uid(SUBMITD_UID).is_empty(),
         "submitd left behind"
     );
+    assert!(processes_of_uid(WEBD_UID).is_empty(), "webd left behind");
 }
 
 #[tokio::test]
