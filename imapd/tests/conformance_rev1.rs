@@ -391,3 +391,75 @@ async fn binary_partials_name_their_origin() {
         ]
     );
 }
+
+/// A keyword that comes into use in the selected mailbox is announced with a new
+/// untagged FLAGS and PERMANENTFLAGS before the FETCH that shows it (RFC 3501 §7.2.6),
+/// in the session that set it and in every other session with the mailbox selected
+/// (read-only ones get empty PERMANENTFLAGS); a keyword already announced is not
+/// announced again.
+#[tokio::test]
+async fn new_keywords_are_announced_before_fetch_in_every_session() {
+    let server = Server::start().await;
+    let mut a = server.login_tls().await;
+    append(&mut a, "a1", &crlf("Subject: one\n\nbody\n")).await;
+    let mut b = server.login_tls().await;
+    let mut c = server.login_tls().await;
+    lines(&mut a, "s", "SELECT INBOX").await;
+    lines(&mut b, "s", "SELECT INBOX").await;
+    lines(&mut c, "s", "EXAMINE INBOX").await;
+    let system = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
+    assert_eq!(
+        lines(&mut a, "t1", "STORE 1 +FLAGS (Project)").await,
+        [
+            format!("* FLAGS ({system} project)"),
+            format!("* OK [PERMANENTFLAGS ({system} project \\*)] flags"),
+            "* 1 FETCH (FLAGS (project))".to_owned(),
+            "t1 OK store done".to_owned()
+        ]
+    );
+    assert_eq!(
+        lines(&mut b, "n1", "NOOP").await,
+        [
+            format!("* FLAGS ({system} project)"),
+            format!("* OK [PERMANENTFLAGS ({system} project \\*)] flags"),
+            "* 1 FETCH (UID 1 FLAGS (project))".to_owned(),
+            "n1 OK noop done".to_owned()
+        ]
+    );
+    assert_eq!(
+        lines(&mut c, "n1", "NOOP").await,
+        [
+            format!("* FLAGS ({system} project)"),
+            "* OK [PERMANENTFLAGS ()] flags".to_owned(),
+            "* 1 FETCH (UID 1 FLAGS (project))".to_owned(),
+            "n1 OK noop done".to_owned()
+        ]
+    );
+    // Known keyword: no new FLAGS.
+    lines(&mut a, "t2", "STORE 1 -FLAGS (Project)").await;
+    assert_eq!(
+        lines(&mut a, "t3", "STORE 1 +FLAGS.SILENT (project)").await,
+        ["t3 OK store done"]
+    );
+    assert_eq!(
+        lines(&mut b, "n2", "NOOP").await,
+        ["* 1 FETCH (UID 1 FLAGS (project))", "n2 OK noop done"]
+    );
+    // A new message with a new keyword, appended by another session: FLAGS before
+    // EXISTS and before the FETCH that shows it.
+    let mut d = server.login_tls().await;
+    let reply = d
+        .append("a2", "INBOX", "$Label1", &crlf("Subject: two\n\nbody\n"))
+        .await;
+    assert!(reply.starts_with("a2 OK "), "{reply}");
+    assert_eq!(
+        lines(&mut b, "f", "FETCH 2 (FLAGS)").await,
+        [
+            format!("* FLAGS ({system} project $label1)"),
+            format!("* OK [PERMANENTFLAGS ({system} project $label1 \\*)] flags"),
+            "* 2 EXISTS".to_owned(),
+            "* 2 FETCH (FLAGS ($label1))".to_owned(),
+            "f OK fetch done".to_owned()
+        ]
+    );
+}

@@ -2,6 +2,7 @@
 //! keywords).
 
 use crate::store::Flags;
+use postern_imap_proto::response::{Code, Data, Response, StatusKind, StatusResponse};
 use postern_imap_proto::types::Flag;
 
 /// A flag a client may not set.
@@ -42,6 +43,24 @@ pub(super) fn mailbox_flags(keywords: &[String]) -> Vec<Flag> {
     .into_iter()
     .chain(keywords.iter().map(|k| Flag::Keyword(k.clone())))
     .collect()
+}
+
+/// The untagged FLAGS and `OK [PERMANENTFLAGS]` responses for a mailbox whose keywords
+/// are `keywords`: sent at SELECT and again whenever a keyword comes into use while the
+/// mailbox is selected (RFC 3501 §7.2.6). A read-only mailbox has no permanent flags.
+pub(super) fn flags_responses(keywords: &[String], read_only: bool) -> [Response; 2] {
+    let flags = mailbox_flags(keywords);
+    [
+        Response::Data(Data::Flags(flags.clone())),
+        Response::Status(StatusResponse::untagged(
+            StatusKind::Ok,
+            Some(Code::PermanentFlags {
+                flags: if read_only { Vec::new() } else { flags },
+                new_keywords: !read_only,
+            }),
+            "flags",
+        )),
+    ]
 }
 
 #[cfg(test)]

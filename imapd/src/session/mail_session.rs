@@ -10,9 +10,10 @@ use super::AUTHENTICATED_IDLE_TIMEOUT;
 use super::Authenticated;
 use super::append::AppendStaging;
 use super::connection::{End, Session};
+use super::flags::flags_responses;
 use super::mail_access::{MailError, blocking};
 use super::view::{MailboxView, ViewUpdate, compact_set};
-use crate::store::{Account, MailboxId, StoreError, ViewPin};
+use crate::store::{Account, MailboxId, MessageInfo, StoreError, ViewPin};
 use postern_imap_proto::command::{Command, CommandBody};
 use postern_imap_proto::encode::{CONTINUE_LITERAL, EncodeOptions};
 use postern_imap_proto::parse::{ParseOptions, append_mailbox, parse_command};
@@ -47,6 +48,31 @@ pub(super) struct Selected {
     /// Keeps the files of messages the view may still show; stands at the account
     /// modseq up to which the view has taken in every expunge.
     pub(super) pin: ViewPin,
+    /// The keywords the client was told of in FLAGS.
+    pub(super) keywords: Vec<String>,
+}
+
+impl Selected {
+    /// Takes in the keywords of `messages`: when one is new to the session, the FLAGS
+    /// and PERMANENTFLAGS responses that announce it, to be sent before any FETCH that
+    /// shows it (RFC 3501 §7.2.6); else nothing.
+    pub(super) fn announce_keywords<'m>(
+        &mut self,
+        messages: impl IntoIterator<Item = &'m MessageInfo>,
+    ) -> Vec<Response> {
+        let before = self.keywords.len();
+        for info in messages {
+            for k in &info.keywords {
+                if !self.keywords.contains(k) {
+                    self.keywords.push(k.clone());
+                }
+            }
+        }
+        if self.keywords.len() == before {
+            return Vec::new();
+        }
+        flags_responses(&self.keywords, self.read_only).into()
+    }
 }
 
 /// Everything the session knows after login.
@@ -538,12 +564,14 @@ impl Session {
             st.seen_modseq = current;
             return Ok(());
         };
+        let mut announce = Vec::new();
         let updates = if current != st.seen_modseq {
             let account = st.account.clone();
             let (id, since) = (sel.id, sel.view.modseq());
             match blocking(move || account.changes_since(id, since)).await {
                 Ok(changes) => {
                     st.seen_modseq = current;
+                    announce = sel.announce_keywords(&changes.changed);
                     sel.view
                         .apply(changes, expunge_allowed, qresync, &st.reported)
                 }
@@ -571,6 +599,11 @@ impl Session {
         // Every expunge up to `seen_modseq` is now out of the view unless one is held
         // back; then the files of messages expunged since the pin stay.
         let erase_due = !sel.view.has_pending_expunges() && sel.pin.advance(st.seen_modseq);
+        if !announce.is_empty() {
+            let opts = self.encode_options();
+            let bytes: Vec<u8> = announce.iter().flat_map(|r| r.to_bytes(opts)).collect();
+            self.send_bytes(&bytes).await?;
+        }
         self.send_updates(st.enabled, &updates).await?;
         if erase_due {
             let account = st.account.clone();

@@ -1,7 +1,7 @@
 //! SELECT and EXAMINE (with CONDSTORE and QRESYNC), CLOSE and EXPUNGE / UID EXPUNGE.
 
 use super::connection::{End, Session};
-use super::flags::mailbox_flags;
+use super::flags::flags_responses;
 use super::mail_access::blocking;
 use super::mail_session::{MailState, Reply, Selected};
 use super::view::{MailboxView, ViewUpdate, compact_set, uid_ranges};
@@ -80,19 +80,8 @@ impl Session {
         };
         let status = opened.status;
         let view = MailboxView::new(opened.uids, status.highest_modseq);
-        let flags = mailbox_flags(&status.keywords);
-        let mut out: Vec<Response> = vec![
-            Response::Data(Data::Flags(flags.clone())),
-            Response::Status(StatusResponse::untagged(
-                StatusKind::Ok,
-                Some(Code::PermanentFlags {
-                    flags: if read_only { Vec::new() } else { flags },
-                    new_keywords: !read_only,
-                }),
-                "flags",
-            )),
-            Response::Data(Data::Exists(view.len())),
-        ];
+        let mut out: Vec<Response> = flags_responses(&status.keywords, read_only).into();
+        out.push(Response::Data(Data::Exists(view.len())));
         if !st.enabled.rev2 {
             out.push(Response::Data(Data::Recent(0)));
             if let Some(seq) = opened.first_unseen {
@@ -147,6 +136,7 @@ impl Session {
             view,
             saved: Vec::new(),
             pin,
+            keywords: status.keywords.clone(),
         });
         tracing::debug!(account = st.account.name(), mailbox = ?status.mailbox.name, read_only, "selected");
         Ok(if read_only {

@@ -55,7 +55,11 @@ impl Session {
                 Err(e) => return Ok(Reply::failure(&e, Code::NonExistent)),
             };
         let opts = self.encode_options();
-        let mut out = Vec::new();
+        let mut out: Vec<u8> = sel
+            .announce_keywords(&outcome.changed)
+            .iter()
+            .flat_map(|r| r.to_bytes(opts))
+            .collect();
         for info in &outcome.changed {
             st.reported.push((info.uid, info.modseq));
             let Some(seq) = sel.view.seq_of(info.uid) else {
