@@ -27,6 +27,7 @@ mod maildir;
 mod mbox;
 pub mod mutf7;
 mod reader;
+mod tar_guard;
 mod writer;
 
 pub use error::{ArchiveError, Problem, ProblemKind, SinkError};

@@ -19,3 +19,6 @@ pub const MAX_PROBLEMS: usize = 1_000;
 pub const MAX_LINE_PIECE: usize = 64 * 1024;
 /// Longest mailbox name produced, in bytes (the store's limit).
 pub const MAX_MAILBOX_NAME_BYTES: usize = 1000;
+/// Largest GNU long-name/long-link or pax extension header of a tar (the tar library
+/// reads these whole into memory).
+pub const MAX_TAR_EXTENSION_BYTES: u64 = 64 * 1024;

@@ -287,6 +287,9 @@ pub(crate) fn read_error(e: io::Error) -> ArchiveError {
 /// Maps an error of walking a tar's headers: the budget's own, or damage (the tar
 /// library reports short blocks and bad checksums as plain io errors).
 fn tar_error(e: io::Error) -> ArchiveError {
+    if e.to_string() == crate::tar_guard::EXTENSION_TOO_LARGE {
+        return ArchiveError::Corrupt(e.to_string());
+    }
     match read_error(e) {
         ArchiveError::Io(e) => corrupt(e),
         other => other,
@@ -499,7 +502,7 @@ impl Reader<'_> {
             inner: stream,
             budget: &budget,
         };
-        let mut archive = tar::Archive::new(counted);
+        let mut archive = tar::Archive::new(crate::tar_guard::TarGuard::new(counted));
         let entries = archive.entries().map_err(tar_error)?;
         for entry in entries {
             self.count_entry()?;
