@@ -56,6 +56,7 @@ pub mod datetime;
 pub mod encode;
 pub mod envelope;
 pub mod limits;
+pub mod mailbox_name;
 pub mod mime;
 pub mod mutf7;
 pub mod parse;

@@ -3,6 +3,7 @@
 use super::cursor::{Parser, R};
 use super::error::SyntaxError;
 use crate::chars::{is_astring_char, is_list_char};
+use crate::mailbox_name::nfc;
 use crate::mutf7::decode_mutf7;
 use crate::types::{Flag, Mailbox};
 
@@ -97,12 +98,15 @@ impl Parser<'_> {
         Self::utf8(b)
     }
 
+    /// A mailbox name or pattern as sent (modified UTF-7 or UTF-8), in NFC
+    /// ([`crate::mailbox_name`]).
     pub(super) fn decode_name(&self, b: Vec<u8>) -> R<String> {
-        if !self.opts.utf8 && b.contains(&b'&') {
-            decode_mutf7(&b).ok_or(SyntaxError::InvalidMutf7)
+        let name = if !self.opts.utf8 && b.contains(&b'&') {
+            decode_mutf7(&b).ok_or(SyntaxError::InvalidMutf7)?
         } else {
-            String::from_utf8(b).map_err(|_| SyntaxError::InvalidUtf8MailboxName)
-        }
+            String::from_utf8(b).map_err(|_| SyntaxError::InvalidUtf8MailboxName)?
+        };
+        Ok(nfc(&name))
     }
 
     pub(super) fn mailbox(&mut self) -> R<Mailbox> {
@@ -124,7 +128,7 @@ impl Parser<'_> {
         // A pattern that is not valid modified UTF-7 is taken as it is (like Dovecot):
         // it then matches only names that are spelled that way.
         match self.decode_name(b.clone()) {
-            Err(SyntaxError::InvalidMutf7) => Self::utf8(b),
+            Err(SyntaxError::InvalidMutf7) => Self::utf8(b).map(|p| nfc(&p)),
             other => other,
         }
     }

@@ -1,6 +1,7 @@
 //! Mailboxes: names, UIDVALIDITY/UIDNEXT, special use, create/rename/delete, counts,
 //! subscriptions.
 
+use postern_imap_proto::mailbox_name::check_mailbox_name;
 use rusqlite::{Connection, Transaction, params};
 
 use super::account::{Account, add_disk_usage, next_modseq, optional};
@@ -117,14 +118,17 @@ pub struct MailboxStatus {
     pub keywords: Vec<String>,
 }
 
-/// Normalises a mailbox name: `/`-separated parts, none empty; no control
-/// characters, no `*` or `%`; at most [`MAX_MAILBOX_NAME_LEN`] bytes. A first part
-/// equal to "inbox" in any case becomes `Inbox`.
+/// Normalises a mailbox name: in NFC, without bidirectional controls and not looking
+/// like INBOX without being it ([`check_mailbox_name`]); `/`-separated parts, none
+/// empty; no control characters, no `*` or `%`; at most [`MAX_MAILBOX_NAME_LEN`] bytes.
+/// A first part equal to "inbox" in any case becomes `Inbox`.
 pub fn normalize_mailbox_name(name: &str) -> Result<String> {
     let bad = |reason| StoreError::InvalidMailboxName {
         name: name.to_string(),
         reason,
     };
+    let name = check_mailbox_name(name).map_err(|problem| bad(problem.reason()))?;
+    let name = name.as_str();
     if name.is_empty() {
         return Err(bad("empty"));
     }

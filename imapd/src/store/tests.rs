@@ -437,6 +437,11 @@ fn mailbox_names_and_hierarchy() {
     assert_eq!(normalize_mailbox_name("INBOX").unwrap(), "Inbox");
     assert_eq!(normalize_mailbox_name("inbox/Sub").unwrap(), "Inbox/Sub");
     assert_eq!(normalize_mailbox_name("inboxes").unwrap(), "inboxes");
+    assert_eq!(normalize_mailbox_name("cafe\u{301}").unwrap(), "caf\u{e9}");
+    assert!(matches!(
+        normalize_mailbox_name("\u{130}NBOX"),
+        Err(StoreError::InvalidMailboxName { .. })
+    ));
     for bad in ["", "/", "a/", "/a", "a//b", "a*", "a%b", "a\tb"] {
         assert!(
             matches!(
