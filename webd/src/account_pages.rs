@@ -22,10 +22,11 @@ use serde::Deserialize;
 use crate::App;
 use crate::client::Client;
 use crate::cookies::{self, Area};
+use crate::export::ExportForm;
 use crate::page::PageError;
 use crate::security::{MAX_FORM_BODY, MAX_REQUEST_BODY, body_limit};
 use crate::templates::{
-    AttemptsPage, KeyRow, KeysPage, LoginPage, OverviewPage, PasswordPage, SessionRow,
+    AttemptsPage, ExportPage, KeyRow, KeysPage, LoginPage, OverviewPage, PasswordPage, SessionRow,
     SessionsPage, attempt_rows, render,
 };
 
@@ -67,6 +68,12 @@ pub fn routes() -> Router<Arc<App>> {
         .route(
             "/sessions/revoke",
             post(session_revoke).layer(body_limit(MAX_FORM_BODY)),
+        )
+        .route(
+            "/export",
+            get(export_page)
+                .post(export_download)
+                .layer(body_limit(MAX_FORM_BODY)),
         )
         .route("/static/style.css", get(style_sheet))
 }
@@ -603,4 +610,28 @@ async fn session_revoke(
         return Ok((jar, see_other("/login")).into_response());
     }
     Ok(see_other("/sessions?done=session-ended"))
+}
+
+async fn export_page(
+    State(app): State<Arc<App>>,
+    client: Client,
+    jar: CookieJar,
+) -> Result<Response, PageError> {
+    let v = view(&jar, &client)?;
+    let o = overview_of(&app, &v.auth).await?;
+    Ok(Html(render(&ExportPage {
+        csrf: v.csrf,
+        login_address: o.login_address,
+    }))
+    .into_response())
+}
+
+async fn export_download(
+    State(app): State<Arc<App>>,
+    client: Client,
+    jar: CookieJar,
+    Form(form): Form<ExportForm>,
+) -> Result<Response, PageError> {
+    let auth = change(&jar, &client, form.csrf.clone())?;
+    crate::export::download(&app, Area::Account, auth, None, &form).await
 }

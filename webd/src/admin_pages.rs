@@ -56,6 +56,7 @@ pub fn routes() -> Router<Arc<App>> {
             "/admin/account/remove",
             get(remove_page).post(remove).layer(form()),
         )
+        .route("/admin/account/export", post(export_download).layer(form()))
         .route("/admin/login-attempts", get(all_attempts))
         .route(
             "/admin/ratelimit/clear",
@@ -625,4 +626,15 @@ async fn ratelimit_clear(
     let auth = session(&jar, &client, Some(form.csrf))?;
     change(&app, auth, AdminRequest::RateLimitClear { address }).await?;
     Ok(Redirect::to("/admin/?done=blocks-lifted").into_response())
+}
+
+async fn export_download(
+    State(app): State<Arc<App>>,
+    client: Client,
+    jar: CookieJar,
+    Form(form): Form<crate::export::ExportForm>,
+) -> Result<Response, PageError> {
+    let auth = session(&jar, &client, Some(form.csrf.clone()))?;
+    let account = form.account.clone();
+    crate::export::download(&app, Area::Admin, auth, Some(account), &form).await
 }

@@ -1,6 +1,7 @@
 //! postern's web daemon: the account pages (a user's addresses, password, TLS client
 //! keys, login history and web sessions) and the admin pages (accounts, addresses,
-//! keys, login history, rate-limit blocks), server-rendered HTML without script.
+//! keys, login history, rate-limit blocks), and mail export downloads, server-rendered
+//! HTML without script.
 //!
 //! webd holds nothing persistent and no credential: every page asks authd over the auth
 //! socket, passing the session token from the browser's cookie and, for a change, the
@@ -16,6 +17,7 @@ pub mod admin_pages;
 pub mod authd;
 pub mod client;
 pub mod cookies;
+pub mod export;
 pub mod page;
 pub mod security;
 pub mod server;
@@ -34,6 +36,8 @@ pub struct App {
     pub authd: authd::Authd,
     /// Reverse proxies whose `X-Forwarded-For` / `-Proto` are believed.
     pub trusted_proxies: Vec<Network>,
+    /// imapd's store socket (exports).
+    pub store_socket: std::path::PathBuf,
 }
 
 impl App {
@@ -48,6 +52,7 @@ impl App {
         Ok(App {
             authd: authd::Authd::new(config.auth_socket()),
             trusted_proxies,
+            store_socket: config.store_socket(),
         })
     }
 }

@@ -191,6 +191,13 @@ impl From<WebSessionInfo> for SessionRow {
 }
 
 #[derive(Template)]
+#[template(path = "export.html")]
+pub(crate) struct ExportPage {
+    pub(crate) csrf: String,
+    pub(crate) login_address: String,
+}
+
+#[derive(Template)]
 #[template(path = "sessions.html")]
 pub(crate) struct SessionsPage {
     pub(crate) csrf: String,

@@ -834,3 +834,151 @@ async fn too_many_failed_logins_get_429_and_the_admin_lifts_the_block() {
     );
     assert_eq!(answer.status, 303, "{answer:?}");
 }
+
+/// Downloads `path` with a form POST of `fields` into `out`; the HTTP status and headers.
+fn download(browser: &Browser, path: &str, fields: &[(&str, &str)], out: &Path) -> (u16, String) {
+    let headers = tempfile::NamedTempFile::new().unwrap();
+    let mut command = Command::new("curl");
+    command
+        .args(["-s", "-S", "-o"])
+        .arg(out)
+        .arg("-D")
+        .arg(headers.path())
+        .arg("-b")
+        .arg(&browser.jar)
+        .args(&browser.extra);
+    for (name, value) in fields {
+        command
+            .arg("--data-urlencode")
+            .arg(format!("{name}={value}"));
+    }
+    let output = command
+        .arg(format!("{}{path}", browser.base))
+        .output()
+        .expect("running curl");
+    assert!(
+        output.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let headers = std::fs::read_to_string(headers.path()).unwrap();
+    let status = headers
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    (status, headers)
+}
+
+#[tokio::test]
+async fn export_downloads_the_mail_as_an_archive() {
+    let servers = Servers::start(true, "").await;
+    // Two messages in INBOX and one in Work/2024, appended by Python's imaplib.
+    python(
+        r#"
+import imaplib, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+ctx.check_hostname = False
+c = imaplib.IMAP4_SSL("127.0.0.1", int(sys.argv[1]), ssl_context=ctx)
+c.login("mjl@example.org", sys.argv[3])
+c.create("Work/2024")
+for box, subject, flags in [("INBOX", "first", "(\\Seen)"), ("INBOX", "second", "()"), ("Work/2024", "third", "(\\Flagged)")]:
+    msg = f"From: a@example.org\r\nSubject: {subject}\r\n\r\nbody of {subject}\r\n".encode()
+    typ, _ = c.append(box, flags, None, msg)
+    assert typ == "OK", typ
+c.logout()
+"#,
+        &[
+            &servers.imaps.port().to_string(),
+            &servers.cert.display().to_string(),
+            PASSWORD,
+        ],
+    );
+    let browser = servers.browser("mjl");
+    browser.login("mjl@example.org", PASSWORD);
+    let csrf = browser.get("/export").csrf();
+
+    // Without the CSRF token: refused, nothing sent.
+    let out = servers.dir.path().join("refused.zip");
+    let (status, _) = download(
+        &browser,
+        "/export",
+        &[("format", "mbox"), ("archive", "zip")],
+        &out,
+    );
+    assert_eq!(status, 403);
+
+    // All mail as mbox in a zip, read by Python's zipfile.
+    let out = servers.dir.path().join("all.zip");
+    let (status, headers) = download(
+        &browser,
+        "/export",
+        &[("csrf", &csrf), ("format", "mbox"), ("archive", "zip")],
+        &out,
+    );
+    assert_eq!(status, 200, "{headers}");
+    assert!(headers.contains("application/zip"), "{headers}");
+    assert!(
+        headers.contains("attachment; filename=\"mailexport-mjl.mbox.zip\""),
+        "{headers}"
+    );
+    let listing = python(
+        r#"
+import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+for name in sorted(z.namelist()):
+    data = z.read(name).decode()
+    print(name, data.count("\nSubject: ") + data.startswith("Subject: "), "first" in data, "third" in data)
+"#,
+        &[&out.display().to_string()],
+    );
+    assert!(listing.contains("Inbox.mbox 2 True False"), "{listing}");
+    assert!(listing.contains("Work/2024.mbox 1 False True"), "{listing}");
+
+    // The admin exports one mailbox of mjl's as maildir in a tgz.
+    let admin = servers.admin_browser("admin");
+    let answer = admin.post("/admin/login", &[("password", ADMIN_PASSWORD)]);
+    assert_eq!(answer.status, 303, "{answer:?}");
+    let admin_csrf = admin.get("/admin/account?name=mjl").csrf();
+    let out = servers.dir.path().join("work.tgz");
+    let (status, headers) = download(
+        &admin,
+        "/admin/account/export",
+        &[
+            ("csrf", &admin_csrf),
+            ("account", "mjl"),
+            ("mailbox", "Work"),
+            ("format", "maildir"),
+            ("archive", "tgz"),
+        ],
+        &out,
+    );
+    assert_eq!(status, 200, "{headers}");
+    let listing = python(
+        r#"
+import sys, tarfile
+t = tarfile.open(sys.argv[1], "r:gz")
+for m in t.getmembers():
+    if m.isfile():
+        print(m.name, t.extractfile(m).read().decode().count("third"))
+"#,
+        &[&out.display().to_string()],
+    );
+    let files: Vec<&str> = listing.lines().collect();
+    assert_eq!(files.len(), 1, "{listing}");
+    assert!(files[0].starts_with("Work/2024/new/"), "{listing}");
+    assert!(files[0].contains(":2,F"), "{listing}");
+    assert!(files[0].ends_with(" 2"), "{listing}");
+    // A mailbox that does not exist is said so.
+    let answer = admin.post(
+        "/admin/account/export",
+        &[
+            ("csrf", &admin_csrf),
+            ("account", "mjl"),
+            ("mailbox", "Nope"),
+            ("format", "maildir"),
+            ("archive", "zip"),
+        ],
+    );
+    assert_eq!(answer.status, 400, "{answer:?}");
+}
