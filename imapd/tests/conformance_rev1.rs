@@ -463,3 +463,107 @@ async fn new_keywords_are_announced_before_fetch_in_every_session() {
         ]
     );
 }
+
+/// LSUB lists a level above a subscribed name as `\Noselect` when the pattern matches
+/// the level but not the name (RFC 3501 §6.3.9); LIST (SUBSCRIBED RECURSIVEMATCH)
+/// lists the levels above subscribed names that the pattern does not reach, existing or
+/// not, with CHILDINFO, and no CHILDINFO where every subscribed descendant is listed
+/// itself (RFC 5258 §3.5).
+#[tokio::test]
+async fn lsub_parents_and_list_recursivematch_childinfo() {
+    let server = Server::start().await;
+    let mut c = server.login_tls().await;
+    for (tag, command) in [
+        ("c1", "CREATE Fruit/Apple"),
+        ("c2", "SUBSCRIBE Fruit/Apple"),
+        ("c3", "SUBSCRIBE Gone/Deep/Box"),
+        ("c4", "CREATE Veg/Leek"),
+        ("c5", "SUBSCRIBE Veg"),
+        ("c6", "SUBSCRIBE Veg/Leek"),
+    ] {
+        let got = lines(&mut c, tag, command).await;
+        assert!(got[0].starts_with(&format!("{tag} OK")), "{got:?}");
+    }
+    let cases: [(&str, &[&str]); 6] = [
+        (
+            "LSUB \"\" %",
+            &[
+                r#"* LSUB () "/" "Archive""#,
+                r#"* LSUB () "/" "Drafts""#,
+                r#"* LSUB (\Noselect) "/" "Fruit""#,
+                r#"* LSUB (\Noselect) "/" "Gone""#,
+                r#"* LSUB () "/" "INBOX""#,
+                r#"* LSUB () "/" "Junk""#,
+                r#"* LSUB () "/" "Sent""#,
+                r#"* LSUB () "/" "Trash""#,
+                r#"* LSUB () "/" "Veg""#,
+                r#"l1 OK lsub done"#,
+            ],
+        ),
+        (
+            "LSUB \"\" *",
+            &[
+                r#"* LSUB () "/" "Archive""#,
+                r#"* LSUB () "/" "Drafts""#,
+                r#"* LSUB () "/" "Fruit/Apple""#,
+                r#"* LSUB (\Noselect) "/" "Gone/Deep/Box""#,
+                r#"* LSUB () "/" "INBOX""#,
+                r#"* LSUB () "/" "Junk""#,
+                r#"* LSUB () "/" "Sent""#,
+                r#"* LSUB () "/" "Trash""#,
+                r#"* LSUB () "/" "Veg""#,
+                r#"* LSUB () "/" "Veg/Leek""#,
+                r#"l2 OK lsub done"#,
+            ],
+        ),
+        (
+            "LSUB \"\" Gone/%",
+            &[
+                r#"* LSUB (\Noselect) "/" "Gone/Deep""#,
+                r#"l3 OK lsub done"#,
+            ],
+        ),
+        (
+            "LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %",
+            &[
+                r#"* LIST (\HasNoChildren \Subscribed) "/" "INBOX""#,
+                r#"* LIST (\HasNoChildren \Subscribed \Archive) "/" "Archive""#,
+                r#"* LIST (\HasNoChildren \Subscribed \Drafts) "/" "Drafts""#,
+                r#"* LIST (\HasChildren) "/" "Fruit" ("CHILDINFO" ("SUBSCRIBED"))"#,
+                r#"* LIST (\NonExistent) "/" "Gone" ("CHILDINFO" ("SUBSCRIBED"))"#,
+                r#"* LIST (\HasNoChildren \Subscribed \Junk) "/" "Junk""#,
+                r#"* LIST (\HasNoChildren \Subscribed \Sent) "/" "Sent""#,
+                r#"* LIST (\HasNoChildren \Subscribed \Trash) "/" "Trash""#,
+                r#"* LIST (\HasChildren \Subscribed) "/" "Veg" ("CHILDINFO" ("SUBSCRIBED"))"#,
+                r#"l4 OK list done"#,
+            ],
+        ),
+        (
+            "LIST (SUBSCRIBED RECURSIVEMATCH) \"\" *",
+            &[
+                r#"* LIST (\HasNoChildren \Subscribed) "/" "INBOX""#,
+                r#"* LIST (\HasNoChildren \Subscribed \Archive) "/" "Archive""#,
+                r#"* LIST (\HasNoChildren \Subscribed \Drafts) "/" "Drafts""#,
+                r#"* LIST (\HasNoChildren \Subscribed) "/" "Fruit/Apple""#,
+                r#"* LIST (\NonExistent \Subscribed) "/" "Gone/Deep/Box""#,
+                r#"* LIST (\HasNoChildren \Subscribed \Junk) "/" "Junk""#,
+                r#"* LIST (\HasNoChildren \Subscribed \Sent) "/" "Sent""#,
+                r#"* LIST (\HasNoChildren \Subscribed \Trash) "/" "Trash""#,
+                r#"* LIST (\HasChildren \Subscribed) "/" "Veg""#,
+                r#"* LIST (\HasNoChildren \Subscribed) "/" "Veg/Leek""#,
+                r#"l5 OK list done"#,
+            ],
+        ),
+        (
+            "LIST (SUBSCRIBED RECURSIVEMATCH) \"\" Gone/%",
+            &[
+                r#"* LIST (\NonExistent) "/" "Gone/Deep" ("CHILDINFO" ("SUBSCRIBED"))"#,
+                r#"l6 OK list done"#,
+            ],
+        ),
+    ];
+    for (n, (command, want)) in cases.into_iter().enumerate() {
+        let tag = format!("l{}", n + 1);
+        assert_eq!(lines(&mut c, &tag, command).await, want, "{command}");
+    }
+}

@@ -151,11 +151,23 @@ impl Session {
             Err(e) => return Ok(Reply::failure(&e, Code::NonExistent)),
         };
         if sel_subscribed {
-            let names: BTreeSet<String> = entries.iter().map(|e| e.name.clone()).collect();
-            for s in &subscribed {
-                if !names.contains(s) {
+            let mut names: BTreeSet<String> = entries.iter().map(|e| e.name.clone()).collect();
+            // Subscribed names that are not mailboxes; with RECURSIVEMATCH also the
+            // levels above a subscribed name that are neither (RFC 5258 §3.5).
+            let mut extra: Vec<String> = subscribed.iter().cloned().collect();
+            if recursive {
+                for s in &subscribed {
+                    extra.extend(
+                        s.match_indices(DELIMITER)
+                            .map(|(i, _)| s[..i].to_owned())
+                            .filter(|p| !p.is_empty()),
+                    );
+                }
+            }
+            for name in extra {
+                if names.insert(name.clone()) {
                     entries.push(Entry {
-                        name: s.clone(),
+                        name,
                         status: None,
                         special_use: None,
                         exists: false,
@@ -178,7 +190,12 @@ impl Session {
             }
             let is_subscribed = subscribed.contains(&entry.name);
             let prefix = format!("{}{DELIMITER}", entry.name);
-            let subscribed_child = recursive && subscribed.iter().any(|s| s.starts_with(&prefix));
+            // CHILDINFO (RFC 5258 §3.5): a subscribed descendant that the patterns do not
+            // list itself.
+            let subscribed_child = recursive
+                && subscribed
+                    .iter()
+                    .any(|s| s.starts_with(&prefix) && !matches(s));
             if sel_subscribed && !is_subscribed && !subscribed_child {
                 continue;
             }
@@ -216,7 +233,7 @@ impl Session {
                 delimiter: Some(DELIMITER),
                 mailbox: entry.name.clone(),
                 old_name: None,
-                child_info_subscribed: sel_subscribed && subscribed_child && !is_subscribed,
+                child_info_subscribed: sel_subscribed && subscribed_child,
             });
             out.extend_from_slice(&Response::Data(data).to_bytes(opts));
             if let (Some(items), Some(status)) = (&status_items, &entry.status) {
@@ -253,13 +270,27 @@ impl Session {
             Ok(v) => v,
             Err(e) => return Ok(Reply::failure(&e, Code::NonExistent)),
         };
-        let opts = self.encode_options();
-        let mut out = Vec::new();
-        for name in subscribed.iter().map(|s| display_name(s)) {
-            if !pattern_matches(&pattern, &name) {
+        let subscribed: BTreeSet<String> = subscribed.iter().map(|s| display_name(s)).collect();
+        // What LSUB lists: the subscribed names that match, and each level above a
+        // subscribed name that does not match when the level does (RFC 3501 §6.3.9:
+        // `foo/bar` subscribed, LSUB "" % lists `foo`), as \Noselect unless subscribed.
+        let mut listed: BTreeSet<String> = BTreeSet::new();
+        for name in &subscribed {
+            if pattern_matches(&pattern, name) {
+                listed.insert(name.clone());
                 continue;
             }
-            let attributes = if existing.contains(&name) {
+            for (i, _) in name.match_indices(DELIMITER) {
+                let level = &name[..i];
+                if !level.is_empty() && pattern_matches(&pattern, level) {
+                    listed.insert(level.to_owned());
+                }
+            }
+        }
+        let opts = self.encode_options();
+        let mut out = Vec::new();
+        for name in listed {
+            let attributes = if existing.contains(&name) && subscribed.contains(&name) {
                 Vec::new()
             } else {
                 vec!["\\Noselect".to_owned()]
