@@ -61,12 +61,18 @@ fn start() -> anyhow::Result<()> {
             .imapd
             .login_deadline_seconds
             .map_or(LOGIN_DEADLINE, std::time::Duration::from_secs),
+        account_ends: postern_ipc::account_ends::account_ends(),
     };
+    let account_ends = shared.account_ends.clone();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
         .block_on(async move {
             start_store_services(&config, store_socket, store);
+            tokio::spawn(postern_ipc::account_ends::watch_account_ends(
+                config.auth_socket(),
+                account_ends,
+            ));
             let imap = tcp_listeners(imap, passed, &config.imapd.imap_listen).await?;
             let imaps = tcp_listeners(imaps, passed, &config.imapd.imaps_listen).await?;
             accept_connections(

@@ -152,6 +152,11 @@ pub enum AuthRequest {
         /// (`SO_PEERCRED`); must be the uid the ticket was issued to.
         caller_uid: u32,
     },
+    /// imapd or submitd subscribe to the end of accounts: authd answers
+    /// [`AuthResponse::Done`], then sends one [`AuthResponse::AccountEnded`] each time
+    /// an account is removed or disabled, until the connection closes. The connection
+    /// takes no further requests.
+    WatchAccountEnds,
 }
 
 /// authd's answer on the auth socket.
@@ -191,7 +196,23 @@ pub enum AuthResponse {
     },
     /// A web request was refused as a whole (session, CSRF, permission, rate limit).
     WebRefused(WebRefusal),
+    /// After [`AuthRequest::WatchAccountEnds`]: an account was removed or disabled, and
+    /// its open sessions end.
+    AccountEnded(AccountEnd),
 }
+
+/// An account that was removed or disabled: the sessions of its daemons end.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccountEnd {
+    /// The account's name.
+    pub account: String,
+    /// What its sessions are told: the admin's disable message, or that the account was
+    /// removed.
+    pub message: String,
+}
+
+/// The message of an [`AccountEnd`] for a removed account.
+pub const ACCOUNT_REMOVED_MESSAGE: &str = "account removed by the administrator";
 
 /// One step of a SASL exchange as seen by the protocol daemon, which relays it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -56,6 +56,15 @@ impl<Req: Serialize, Resp: DeserializeOwned> RpcConnection<Req, Resp> {
         }
     }
 
+    /// Waits for the next message authd sends without a request (after a subscription
+    /// such as [`AuthRequest::WatchAccountEnds`]).
+    pub async fn next_message(&mut self) -> Result<Resp, ClientError> {
+        match self.framed.next().await {
+            Some(result) => Ok(result?),
+            None => Err(ClientError::Closed),
+        }
+    }
+
     /// Sends one request and waits for its answer.
     pub async fn call(&mut self, request: Req) -> Result<Resp, ClientError> {
         self.framed.send(request).await?;

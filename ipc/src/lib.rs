@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod account_ends;
 pub mod activation;
 pub mod admin;
 pub mod auth;

@@ -127,6 +127,7 @@ fn auth_request() {
                 purpose: MailPurpose::Import,
                 caller_uid: 0,
             },
+            AuthRequest::WatchAccountEnds,
         ],
         |r| match r {
             AuthRequest::Hello { .. } => 0,
@@ -147,6 +148,7 @@ fn auth_request() {
             AuthRequest::Admin { .. } => 15,
             AuthRequest::MailTicket { .. } => 16,
             AuthRequest::RedeemMailTicket { .. } => 17,
+            AuthRequest::WatchAccountEnds => 18,
         },
     );
 }
@@ -174,6 +176,10 @@ fn auth_response() {
                 account: "a".into(),
             },
             AuthResponse::WebRefused(WebRefusal::NoSession),
+            AuthResponse::AccountEnded(postern_ipc::auth::AccountEnd {
+                account: "a".into(),
+                message: "m".into(),
+            }),
         ],
         |r| match r {
             AuthResponse::Hello { .. } => 0,
@@ -190,6 +196,7 @@ fn auth_response() {
             AuthResponse::MailTicket(_) => 11,
             AuthResponse::TicketRedeemed { .. } => 12,
             AuthResponse::WebRefused(_) => 13,
+            AuthResponse::AccountEnded(_) => 14,
         },
     );
 }

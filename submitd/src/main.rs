@@ -55,12 +55,18 @@ fn start() -> anyhow::Result<()> {
             .submitd
             .login_deadline_seconds
             .map_or(LOGIN_DEADLINE, std::time::Duration::from_secs),
+        account_ends: postern_ipc::account_ends::account_ends(),
     };
+    let account_ends = shared.account_ends.clone();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
         .block_on(async move {
             queue.start();
+            tokio::spawn(postern_ipc::account_ends::watch_account_ends(
+                config.auth_socket(),
+                account_ends,
+            ));
             let submission =
                 tcp_listeners(submission, passed, &config.submitd.submission_listen).await?;
             let submissions =

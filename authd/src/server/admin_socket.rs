@@ -74,6 +74,14 @@ pub(super) async fn handle(
                 | AdminRequest::AdminPasswordSet { .. }
                 | AdminRequest::MailTicket { .. }
         );
+    let ending = match &request {
+        AdminRequest::AccountRemove { account } => Some((account.clone(), true)),
+        AdminRequest::AccountSetDisabled {
+            account,
+            disabled: Some(_),
+        } => Some((account.clone(), false)),
+        _ => None,
+    };
     let response = match run(shared, request, caller_uid).await {
         Ok(response) => response,
         Err(message) => return AdminResponse::Error(message),
@@ -85,7 +93,34 @@ pub(super) async fn handle(
         }
         tracing::info!(?response, "admin change");
     }
+    if let Some((account, removed)) = ending {
+        end_sessions(shared, &account, removed);
+    }
     response
+}
+
+/// Tells the daemons watching account ends that `account`'s sessions end: removed, or
+/// disabled with the message now stored.
+fn end_sessions(shared: &Shared, account: &str, removed: bool) {
+    let account = crate::names::normalize_login_name(account);
+    let message = if removed {
+        postern_ipc::auth::ACCOUNT_REMOVED_MESSAGE.to_string()
+    } else {
+        let snapshot = shared.snapshot();
+        match snapshot
+            .accounts
+            .get(&account)
+            .and_then(|a| a.disabled.clone())
+        {
+            Some(message) => message,
+            None => return,
+        }
+    };
+    tracing::info!(%account, removed, "ending the account's sessions");
+    // No receivers: no daemon watches now.
+    let _ = shared
+        .account_ends
+        .send(postern_ipc::auth::AccountEnd { account, message });
 }
 
 async fn run(

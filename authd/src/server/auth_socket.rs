@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures_util::SinkExt as _;
 use postern_ipc::auth::{
-    AUTH_PROTOCOL_VERSION, AddressOwner, AuthRequest, AuthResponse, CertificateVerdict,
+    AUTH_PROTOCOL_VERSION, AccountEnd, AddressOwner, AuthRequest, AuthResponse, CertificateVerdict,
     MAX_AUTH_REQUEST_FRAME, MAX_AUTH_RESPONSE_FRAME, RequestError, SaslReply,
 };
 use postern_ipc::peer::PeerCredentials;
@@ -33,6 +33,8 @@ struct Session {
     peer_uid: u32,
     protocols: HashSet<Protocol>,
     exchange: Option<Exchange>,
+    /// After [`AuthRequest::WatchAccountEnds`]: the account ends to pass on.
+    watching: Option<tokio::sync::broadcast::Receiver<AccountEnd>>,
 }
 
 /// Serves one protocol daemon's connection until it closes or misbehaves.
@@ -47,6 +49,7 @@ pub async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, peer: Pee
         peer_uid: peer.uid,
         protocols,
         exchange: None,
+        watching: None,
     };
     if session.protocols.is_empty() {
         tracing::warn!("uid may not use the auth socket; refusing");
@@ -72,7 +75,27 @@ impl super::RequestHandler for Session {
     type Response = AuthResponse;
 
     async fn handle(&mut self, request: AuthRequest) -> AuthResponse {
+        if self.watching.is_some() {
+            return misuse("this connection watches account ends and takes no requests");
+        }
         Session::handle(self, request).await
+    }
+
+    async fn event(&mut self) -> AuthResponse {
+        let Some(ends) = self.watching.as_mut() else {
+            return std::future::pending().await;
+        };
+        loop {
+            match ends.recv().await {
+                Ok(end) => return AuthResponse::AccountEnded(end),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "a watcher missed account ends");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    return std::future::pending().await;
+                }
+            }
+        }
     }
 }
 
@@ -293,6 +316,13 @@ impl Session {
                 Ok(web) => web.mail_ticket(auth, purpose, account).await,
                 Err(refusal) => refusal.into(),
             },
+            AuthRequest::WatchAccountEnds => {
+                if !self.may(Protocol::Imap) && !self.may(Protocol::Submission) {
+                    return not_permitted("only the mail daemons may watch account ends");
+                }
+                self.watching = Some(self.shared.account_ends.subscribe());
+                AuthResponse::Done
+            }
             AuthRequest::RedeemMailTicket {
                 ticket,
                 purpose,

@@ -142,6 +142,8 @@ pub struct Shared {
     context: ServerContext,
     callers: HashMap<u32, HashSet<Protocol>>,
     admins: HashSet<u32>,
+    /// Removed and disabled accounts, for the daemons watching them.
+    account_ends: postern_ipc::account_ends::AccountEnds,
 }
 
 impl Shared {
@@ -292,6 +294,7 @@ pub async fn prepare(
         context,
         callers,
         admins,
+        account_ends: postern_ipc::account_ends::account_ends(),
     });
     Ok((shared, thread))
 }
@@ -329,6 +332,11 @@ trait RequestHandler {
     type Response: serde::Serialize;
     /// Answers one request.
     async fn handle(&mut self, request: Self::Request) -> Self::Response;
+    /// The next message to send unasked (a subscription's); pending for ever when there
+    /// is none.
+    async fn event(&mut self) -> Self::Response {
+        std::future::pending().await
+    }
 }
 
 /// Reads requests and writes answers until the peer closes; a bad frame closes this
@@ -341,15 +349,21 @@ async fn answer_requests<H: RequestHandler>(
     handler: &mut H,
 ) {
     use futures_util::{SinkExt as _, StreamExt as _};
-    while let Some(frame) = framed.next().await {
-        let request = match frame {
-            Ok(request) => request,
-            Err(e) => {
-                tracing::warn!(error = %e, "bad frame; closing this connection");
-                return;
+    loop {
+        let response = tokio::select! {
+            frame = framed.next() => {
+                let request = match frame {
+                    None => return,
+                    Some(Ok(request)) => request,
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "bad frame; closing this connection");
+                        return;
+                    }
+                };
+                handler.handle(request).await
             }
+            event = handler.event() => event,
         };
-        let response = handler.handle(request).await;
         if let Err(e) = framed.send(response).await {
             tracing::warn!(error = %e, "cannot answer; closing this connection");
             return;

@@ -63,6 +63,8 @@ pub struct Shared {
     /// How long a connection may take to log in ([`super::LOGIN_DEADLINE`] unless
     /// configured).
     pub login_deadline: Duration,
+    /// Removed and disabled accounts, from authd: their sessions end.
+    pub account_ends: postern_ipc::account_ends::AccountEnds,
 }
 
 /// Why the session ends.

@@ -7,6 +7,8 @@ use super::mail_session::{MailState, Reply};
 use postern_imap_proto::parse::is_idle_done;
 use postern_imap_proto::reader::Event;
 use postern_imap_proto::response::Response;
+use postern_ipc::account_ends::ended;
+use postern_ipc::auth::AccountEnd;
 
 /// What woke an idling session.
 enum Wake {
@@ -14,6 +16,8 @@ enum Wake {
     Input(Result<Event, End>),
     /// The account changed (`false`: the store will send no more changes).
     Changed(bool),
+    /// The account was removed or disabled.
+    Ended(AccountEnd),
 }
 
 impl Session {
@@ -24,16 +28,22 @@ impl Session {
         self.report_changes(st, true).await?;
         self.reader.expect_line();
         let mut watching = true;
+        let account = st.account.name().to_owned();
         loop {
             let wake = if watching {
                 tokio::select! {
                     ev = self.next_event(AUTHENTICATED_IDLE_TIMEOUT) => Wake::Input(ev),
                     res = st.changes.changed() => Wake::Changed(res.is_ok()),
+                    end = ended(&mut st.ends, &account) => Wake::Ended(end),
                 }
             } else {
-                Wake::Input(self.next_event(AUTHENTICATED_IDLE_TIMEOUT).await)
+                tokio::select! {
+                    ev = self.next_event(AUTHENTICATED_IDLE_TIMEOUT) => Wake::Input(ev),
+                    end = ended(&mut st.ends, &account) => Wake::Ended(end),
+                }
             };
             match wake {
+                Wake::Ended(end) => return Err(self.account_ended(&end).await),
                 Wake::Changed(true) => self.report_changes(st, true).await?,
                 Wake::Changed(false) => watching = false,
                 Wake::Input(ev) => match ev? {

@@ -20,6 +20,8 @@ use postern_imap_proto::parse::{ParseOptions, append_mailbox, parse_command};
 use postern_imap_proto::reader::Event;
 use postern_imap_proto::response::{Code, Data, FetchData, Response, StatusKind, StatusResponse};
 use postern_imap_proto::state::{ConnectionState, RequiredState, StateRefusal};
+use postern_ipc::account_ends::ended_now;
+use postern_ipc::auth::AccountEnd;
 
 /// Extensions the client turned on (ENABLE, or implicitly by CONDSTORE commands).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -90,6 +92,8 @@ pub(super) struct MailState {
     /// (UID, modseq) of flag changes the current command reported itself, sorted, so
     /// that the next comparison with the store does not report them again.
     pub(super) reported: Vec<(u32, u64)>,
+    /// Removed and disabled accounts, from authd: this session ends with its account.
+    pub(super) ends: tokio::sync::broadcast::Receiver<AccountEnd>,
 }
 
 impl MailState {
@@ -261,6 +265,7 @@ impl Session {
     /// The authenticated (and selected) state until LOGOUT or the end of the
     /// connection.
     pub(super) async fn mail_session(&mut self, user: &Authenticated) -> Result<(), End> {
+        let ends = self.shared.account_ends.subscribe();
         let account = match self.shared.mail.open(user).await {
             Ok(account) => account,
             Err(e) => {
@@ -283,15 +288,28 @@ impl Session {
             enabled: Enabled::default(),
             selected: None,
             reported: Vec::new(),
+            ends,
         };
         loop {
             let Some((cmd, staged)) = self.next_mail_command(&st).await? else {
                 continue;
             };
+            if let Some(end) = ended_now(&mut st.ends, user.account()) {
+                return Err(self.account_ended(&end).await);
+            }
             self.run_command(&mut st, cmd, staged).await?;
             // Keep nothing big around while the client thinks.
             self.trim_buffers();
         }
+    }
+
+    /// Ends the session of a removed or disabled account: `* BYE [UNAVAILABLE]` with
+    /// the admin's message, then the close.
+    pub(super) async fn account_ended(&mut self, end: &AccountEnd) -> End {
+        tracing::info!(account = %end.account, "account removed or disabled; ending the session");
+        let bye = StatusResponse::untagged(StatusKind::Bye, Some(Code::Unavailable), &end.message);
+        let _ = self.send(&Response::Status(bye)).await;
+        End::Bye
     }
 
     /// Reads the next command, streaming APPEND message data into the store's temp

@@ -63,6 +63,8 @@ pub(super) struct Session {
     pub(super) certificate_unavailable: bool,
     /// Who the session acts for, once authenticated.
     pub(super) user: Option<Authenticated>,
+    /// Removed and disabled accounts: the session ends with its account.
+    ends: tokio::sync::broadcast::Receiver<postern_ipc::auth::AccountEnd>,
     /// A SASL login happened (AUTH is allowed once).
     pub(super) sasl_done: bool,
     pub(super) hello: Option<Hello>,
@@ -83,6 +85,7 @@ pub async fn serve(tcp: TcpStream, listener: Listener, shared: Shared) {
     let (Ok(remote), Ok(local)) = (tcp.peer_addr(), tcp.local_addr()) else {
         return;
     };
+    let ends = shared.account_ends.subscribe();
     let mut session = Session {
         stream: ClientStream::Plain(tcp),
         input: Vec::new(),
@@ -97,6 +100,7 @@ pub async fn serve(tcp: TcpStream, listener: Listener, shared: Shared) {
         certificate: None,
         certificate_unavailable: false,
         user: None,
+        ends,
         sasl_done: false,
         hello: None,
         transaction: None,
@@ -151,6 +155,19 @@ impl Session {
                 return Err(End::Quit);
             }
             let line = self.read_line(self.command_timeout()).await?;
+            if let Some(user) = &self.user
+                && let Some(end) =
+                    postern_ipc::account_ends::ended_now(&mut self.ends, user.account())
+            {
+                tracing::info!(account = %end.account, "account removed or disabled; ending the session");
+                self.reply(Reply::new(
+                    421,
+                    7,
+                    0,
+                    format!("{}, closing connection", end.message),
+                ));
+                return Err(End::Quit);
+            }
             self.command_line(&line).await?;
         }
     }

@@ -50,4 +50,6 @@ pub struct Shared {
     /// How long a connection may take to log in
     /// ([`crate::smtp::limits::LOGIN_DEADLINE`] unless configured).
     pub login_deadline: std::time::Duration,
+    /// Removed and disabled accounts, from authd: their sessions end.
+    pub account_ends: postern_ipc::account_ends::AccountEnds,
 }
