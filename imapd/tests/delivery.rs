@@ -513,10 +513,22 @@ async fn a_delivery_wakes_an_idle_session_and_fetches_byte_for_byte() {
         .deliver(&message_file(MESSAGE), &delivery(ACCOUNT, None), TIMEOUT)
         .await
         .unwrap();
-    let exists = tokio::time::timeout(Duration::from_secs(5), imap.line())
-        .await
-        .expect("IDLE session not told of the delivery");
-    assert_eq!(exists, "* 1 EXISTS");
+    // The delivery brings the keyword $Forwarded into use: the new FLAGS and
+    // PERMANENTFLAGS come first (RFC 3501 7.2.6), then the EXISTS.
+    let mut told = Vec::new();
+    while told.last().is_none_or(|l: &String| !l.ends_with(" EXISTS")) {
+        let line = tokio::time::timeout(Duration::from_secs(5), imap.line())
+            .await
+            .expect("IDLE session not told of the delivery");
+        told.push(line);
+    }
+    assert_eq!(told.len(), 3, "{told:?}");
+    assert!(
+        told[0].starts_with("* FLAGS (") && told[0].to_ascii_lowercase().contains("$forwarded"),
+        "{told:?}"
+    );
+    assert!(told[1].starts_with("* OK [PERMANENTFLAGS ("), "{told:?}");
+    assert_eq!(told[2], "* 1 EXISTS");
     imap.send("DONE").await;
     let done = imap.until_tagged("c").await;
     assert!(done.last().unwrap().starts_with("c OK"), "{done:?}");
