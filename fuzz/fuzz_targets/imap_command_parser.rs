@@ -1,12 +1,13 @@
 //! The IMAP command parser on arbitrary input never panics: every command the reader
-//! frames parses to a command, or to an error whose reply is one `BAD` line. The raw
+//! frames parses to a command, or to an error whose reply is one tagged line: `BAD`, or
+//! `NO` for a well-formed name that is not valid modified UTF-7 (RFC 3501). The raw
 //! bytes are also parsed directly, with streamed APPEND literals the text may not have,
 //! and as the other lines a session reads (SASL responses, IDLE's DONE).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use postern_imap_proto::parse::{
-    ParseError, ParseOptions, append_mailbox, is_idle_done, parse_command, parse_sasl_line,
+    ParseError, ParseOptions, SyntaxError, append_mailbox, is_idle_done, parse_command, parse_sasl_line,
 };
 use postern_imap_proto::reader::{CommandReader, Event, MessageLiteral, RawCommand};
 
@@ -46,13 +47,13 @@ fn check(raw: &RawCommand) {
                 let _ = command.body.name();
                 let _ = command.body.required_state();
             }
-            Err(error) => one_bad_line(&error),
+            Err(error) => one_reply_line(&error),
         }
         let _ = append_mailbox(&raw.bytes, opts);
     }
 }
 
-fn one_bad_line(error: &ParseError) {
+fn one_reply_line(error: &ParseError) {
     let reply = error.reply();
     let line = reply.strip_suffix(b"\r\n").expect("CRLF at the end");
     assert!(
@@ -60,8 +61,12 @@ fn one_bad_line(error: &ParseError) {
         "{reply:?}"
     );
     let tag = error.tag.as_deref().unwrap_or("*");
+    let status = match (&error.tag, &error.error) {
+        (Some(_), SyntaxError::InvalidMutf7) => "NO [CANNOT]",
+        _ => "BAD",
+    };
     assert!(
-        line.starts_with(format!("{tag} BAD ").as_bytes()),
+        line.starts_with(format!("{tag} {status} ").as_bytes()),
         "{reply:?}"
     );
 }
