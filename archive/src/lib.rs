@@ -25,7 +25,6 @@ pub mod limits;
 mod lines;
 mod maildir;
 mod mbox;
-pub mod mutf7;
 mod reader;
 mod tar_guard;
 mod writer;

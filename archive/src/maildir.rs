@@ -3,7 +3,7 @@
 
 use crate::flags::Flag;
 use crate::limits::MAX_MAILBOX_NAME_BYTES;
-use crate::mutf7;
+use postern_imap_proto::mutf7::decode_mutf7;
 
 /// Whether a directory name is one of a maildir's `new`, `cur`, `tmp`.
 pub(crate) fn is_maildir_subdir(name: &str) -> bool {
@@ -25,8 +25,13 @@ pub(crate) fn mailbox_of(dir: &[&str]) -> Result<String, String> {
         return Ok("Inbox".into());
     };
     if let Some(folder) = last.strip_prefix('.').filter(|f| !f.is_empty()) {
-        let decoded = mutf7::decode(folder)
-            .ok_or_else(|| format!("Maildir++ folder {last:?} is not modified UTF-7"))?;
+        // Folders of servers that keep names in UTF-8 are taken as they are.
+        let decoded = if folder.is_ascii() {
+            decode_mutf7(folder.as_bytes())
+                .ok_or_else(|| format!("Maildir++ folder {last:?} is not modified UTF-7"))?
+        } else {
+            folder.to_string()
+        };
         return checked_name(&decoded.replace('.', "/"));
     }
     checked_name(&dir.join("/"))
@@ -126,6 +131,7 @@ mod tests {
         assert_eq!(mailbox_of(&["Lists", "Rust"]).unwrap(), "Lists/Rust");
         assert_eq!(mailbox_of(&["Maildir", ".Sent"]).unwrap(), "Sent");
         assert_eq!(mailbox_of(&[".Entw&APw-rfe.Alt"]).unwrap(), "Entwürfe/Alt");
+        assert_eq!(mailbox_of(&[".Entwürfe.Alt"]).unwrap(), "Entwürfe/Alt");
         assert_eq!(mailbox_of(&["INBOX", "x"]).unwrap(), "Inbox/x");
         assert!(mailbox_of(&[".&bad"]).is_err());
         assert!(mailbox_of(&["a*"]).is_err());
